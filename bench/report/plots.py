@@ -1,0 +1,64 @@
+"""Report figures (matplotlib, Agg). Functions return figures; the caller saves them."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def accuracy_bars(table: pd.DataFrame, *, title: str) -> plt.Figure:
+    """Accuracy per model and column, one panel per attack row; paper values as black markers."""
+    attacks = list(dict.fromkeys(table["attack"]))
+    columns = [c for c in table["column"].cat.categories if c in set(table["column"])]
+    fig, axes = plt.subplots(1, len(attacks), figsize=(4.2 * len(attacks), 3.6), squeeze=False, sharey=True)
+    width = 0.8 / max(1, len(columns))
+    for ax, attack in zip(axes[0], attacks):
+        part = table[table["attack"] == attack]
+        models = sorted(set(part["model"]))
+        for j, column in enumerate(columns):
+            rows = part[part["column"] == column].set_index("model").reindex(models)
+            xs = np.arange(len(models)) + (j - (len(columns) - 1) / 2) * width
+            ours = rows["ours"].to_numpy(dtype=float)
+            err = np.vstack([ours - rows["ci_low"].to_numpy(dtype=float), rows["ci_high"].to_numpy(dtype=float) - ours])
+            ax.bar(xs, ours, width, yerr=np.nan_to_num(err), capsize=2, label=column)
+            paper = rows["paper"].to_numpy(dtype=float)
+            ax.scatter(xs, paper, marker="_", s=120, color="black", zorder=3,
+                       label="paper" if j == 0 and attack == attacks[0] else None)
+        ax.set_xticks(range(len(models)), models)
+        ax.set_title(str(attack))
+        ax.set_ylim(0, 1.05)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("accuracy")
+    fig.suptitle(title, fontsize=10)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    return fig
+
+
+def accuracy_vs_eps(frame: pd.DataFrame, *, title: str) -> plt.Figure | None:
+    """Accuracy against ε per attack, one line per (model, defense, threat); None without ε values."""
+    acc = frame[(frame["metric"] == "accuracy") & frame["eps"].notna()]
+    if acc.empty:
+        return None
+    attacks = sorted(set(acc["attack"]))
+    fig, axes = plt.subplots(1, len(attacks), figsize=(4.5 * len(attacks), 3.6), squeeze=False, sharey=True)
+    for ax, attack in zip(axes[0], attacks):
+        part = acc[acc["attack"] == attack]
+        for (model, defense, threat, backend), line in part.groupby(["model", "defense", "threat", "backend"]):
+            line = line.sort_values("eps")
+            label = f"{model} · {defense}" + ("" if threat in ("none", "oblivious") else f" ({threat})")
+            ax.errorbar(line["eps"], line["value"], yerr=[line["value"] - line["ci_low"], line["ci_high"] - line["value"]],
+                        marker="o", ms=3, capsize=2, label=label)
+        ax.set_title(attack)
+        ax.set_xlabel("ε (L∞, pixels in [0, 1])")
+        ax.set_ylim(0, 1.05)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("accuracy")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,154 @@
+"""Shipped generator weights: export from a training run, verify by SHA-256, load with provenance.
+
+An artifact is two files in ``defenses/defensegan/weights/``::
+
+    <dataset>-wgan-gp.pt     fp16 generator state dict (torch.save)
+    <dataset>-wgan-gp.json   provenance: command, iterations, seed, data checksums, config, sha256 of the .pt
+
+Export the generator of a run at iteration N (a snapshot ``G-iter<N>.fp16.pt``, or ``state.pt`` when
+its iteration is N; ``latest`` takes ``state.pt``)::
+
+    python -m defenses.defensegan.artifacts export --dataset mnist --iteration N
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.cache import atomic_write_text, sha256_file
+from bench.errors import BenchError
+from defenses.defensegan.nets import ARCH, Generator
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+def artifact_paths(dataset: str, weights_dir: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
+    """(weights file, provenance file) of the shipped generator for ``dataset``."""
+    stem = Path(weights_dir) / f"{dataset}-wgan-gp"
+    return stem.with_suffix(".pt"), stem.with_suffix(".json")
+
+
+def save_artifact(state_dict: dict[str, torch.Tensor], provenance: dict[str, Any], *, dataset: str,
+                  weights_dir: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
+    """Write the fp16 state dict and its provenance (with the file's SHA-256); return both paths."""
+    pt, js = artifact_paths(dataset, weights_dir)
+    pt.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pt.with_name(pt.name + ".tmp")
+    torch.save({k: v.detach().to(torch.float16).cpu().contiguous() for k, v in state_dict.items()}, tmp)
+    tmp.replace(pt)
+    prov = {**provenance, "arch": ARCH, "dataset": dataset, "file": pt.name, "sha256": sha256_file(pt)}
+    atomic_write_text(js, json.dumps(prov, indent=2, sort_keys=True) + "\n")
+    return pt, js
+
+
+def verify_artifact(dataset: str, weights_dir: Path = WEIGHTS_DIR) -> dict[str, Any]:
+    """Check the weights file against the SHA-256 in its provenance; return the provenance.
+
+    Raises :class:`BenchError` naming the file when either file is missing or the digest differs.
+    """
+    pt, js = artifact_paths(dataset, weights_dir)
+    for path in (pt, js):
+        if not path.exists():
+            raise BenchError(f"Defense-GAN generator artifact missing: {path}")
+    try:
+        prov = json.loads(js.read_text())
+    except json.JSONDecodeError as err:
+        raise BenchError(f"Defense-GAN provenance file is not valid JSON: {js} ({err})") from None
+    actual = sha256_file(pt)
+    if actual != prov.get("sha256"):
+        raise BenchError(f"SHA-256 mismatch for {pt}: expected {prov.get('sha256')} (from {js.name}), "
+                         f"got {actual}")
+    return prov
+
+
+def generator_from_state(state_dict: dict[str, torch.Tensor], *, latent_dim: int = 128, dim: int = 64) -> Generator:
+    """A frozen fp32 generator in eval mode from a (possibly fp16) state dict."""
+    gen = Generator(latent_dim=latent_dim, dim=dim)
+    gen.load_state_dict({k: v.to(torch.float32) for k, v in state_dict.items()})
+    gen.requires_grad_(False)
+    return gen.eval()
+
+
+def load_artifact(dataset: str, weights_dir: Path = WEIGHTS_DIR) -> tuple[Generator, dict[str, Any]]:
+    """Verify and load the shipped generator for ``dataset``: (frozen Generator in eval mode, provenance)."""
+    prov = verify_artifact(dataset, weights_dir)
+    pt, _ = artifact_paths(dataset, weights_dir)
+    cfg = prov.get("config", {})
+    gen = generator_from_state(torch.load(pt, map_location="cpu", weights_only=True),
+                               latent_dim=cfg.get("latent_dim", 128), dim=cfg.get("dim", 64))
+    return gen, prov
+
+
+def generator_state_at(run: Path, iteration: int | str) -> tuple[dict[str, torch.Tensor], int]:
+    """The generator state dict of a training run folder at ``iteration`` (int or ``"latest"``)."""
+    from defenses.defensegan.train import list_snapshots
+
+    run = Path(run)
+    state_file = run / "state.pt"
+    snaps = list_snapshots(run)
+    if iteration != "latest" and int(iteration) in snaps:
+        return torch.load(snaps[int(iteration)], map_location="cpu", weights_only=True), int(iteration)
+    if state_file.exists():
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        if iteration == "latest" or int(state["iteration"]) == int(iteration):
+            return state["G"], int(state["iteration"])
+        have = f"snapshots {sorted(snaps)}, state.pt at {int(state['iteration'])}"
+    else:
+        have = f"snapshots {sorted(snaps)}, no state.pt"
+    raise BenchError(f"iteration {iteration!r} not available in {run}: {have}")
+
+
+def export_from_run(dataset: str, run: Path, *, iteration: int | str = "latest",
+                    weights_dir: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
+    """Export the generator of training folder ``run`` at ``iteration`` as the shipped artifact."""
+    state, it = generator_state_at(run, iteration)
+    meta_file = Path(run) / "meta.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    prov = {"iterations": it, "seed": meta.get("config", {}).get("seed"), "config": meta.get("config", {}),
+            "command": meta.get("command"), "key": meta.get("key"),
+            "data_tensor_sha256": meta.get("data_tensor_sha256"), "dataset_sha256": meta.get("dataset_sha256"),
+            "num_images": meta.get("num_images"), "torch": meta.get("torch"), "run_dir": str(run)}
+    return save_artifact(state, prov, dataset=dataset, weights_dir=weights_dir)
+
+
+def find_run(dataset: str) -> Path:
+    """The training folder of ``dataset`` for the default recipe (seed 0) in the cache."""
+    from defenses.defensegan.train import WGANConfig, gan_key, load_train_images, run_dir, tensor_sha256
+
+    images, _ = load_train_images(dataset)
+    run = run_dir(dataset, gan_key(tensor_sha256(images), WGANConfig()))
+    if not run.exists():
+        raise BenchError(f"no Defense-GAN training run for dataset {dataset!r} at {run}")
+    return run
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m defenses.defensegan.artifacts")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    ex = sub.add_parser("export", help="export a training run's generator as the shipped artifact")
+    ex.add_argument("--dataset", required=True, choices=["mnist", "fashion-mnist"])
+    ex.add_argument("--iteration", default="latest", help="an iteration with a snapshot, or 'latest'")
+    ex.add_argument("--run-dir", type=Path, default=None, help="training folder (default: the cached run)")
+    ve = sub.add_parser("verify", help="check a shipped artifact's SHA-256")
+    ve.add_argument("--dataset", required=True)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.cmd == "export":
+        run = args.run_dir or find_run(args.dataset)
+        it = args.iteration if args.iteration == "latest" else int(args.iteration)
+        pt, js = export_from_run(args.dataset, run, iteration=it)
+        log.info("wrote %s and %s", pt, js)
+    else:
+        log.info("ok: %s", json.dumps(verify_artifact(args.dataset)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""WGAN-GP training of the Defense-GAN generator, resumable and content-keyed.
+
+Recipe of the released code (``experiments/cfgs/gans/mnist.yml``, ``models/gan.py``): Adam(1e-4, β=(0.5, 0.9))
+for generator and critic, gradient penalty λ = 10, 5 critic steps per generator step, batch 50, z ~ N(0, I).
+
+Deviation, on purpose: the gradient-penalty slope is the L2 norm over all of C·H·W per sample (standard
+WGAN-GP). The upstream TF code sums squares over axis 1 only, which on NHWC tensors is the H axis.
+
+The content key covers (architecture, data checksum, config without the iteration count, seed), so one
+run folder serves every iteration count: a longer request resumes it, a shorter one uses a snapshot.
+Run folder: ``$BENCH_CACHE/gan/<dataset>-<key[:12]>/`` (``$BENCH_CACHE`` defaults to ``~/.cache/defense-bench``)::
+
+    state.pt             full state (G, D, both optimisers, RNG, data order, iteration), written atomically
+    G-iter<N>.fp16.pt    generator snapshots (fp16 state dicts) for the quality-vs-iterations curve
+    meta.json            key, config, data checksum, command
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.cache import cache_root, content_key
+from bench.errors import BenchError
+from defenses.defensegan.nets import ARCH, Critic, Generator
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SNAPSHOTS = (250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 24000, 32000, 50000, 100000,
+                     200000)
+
+
+@dataclass(frozen=True)
+class WGANConfig:
+    """Training hyper-parameters; ``iters`` counts generator steps and is not part of the content key."""
+
+    iters: int = 200_000
+    batch_size: int = 50
+    critic_iters: int = 5
+    gp_lambda: float = 10.0
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    latent_dim: int = 128
+    dim: int = 64
+    seed: int = 0
+    checkpoint_every: int = 100
+    snapshot_at: tuple[int, ...] = DEFAULT_SNAPSHOTS
+    snapshot_every: int = 2000
+
+    def keyed(self) -> dict[str, Any]:
+        """The fields that change the trained weights at a given iteration."""
+        d = dataclasses.asdict(self)
+        for k in ("iters", "checkpoint_every", "snapshot_at", "snapshot_every"):
+            d.pop(k)
+        d["betas"] = list(d["betas"])
+        return d
+
+
+def tensor_sha256(x: torch.Tensor) -> str:
+    """SHA-256 of a tensor's float32 contiguous bytes (so the key does not depend on the loader)."""
+    return hashlib.sha256(x.detach().to(torch.float32).contiguous().cpu().numpy().tobytes()).hexdigest()
+
+
+def gan_key(data_sha256: str, config: WGANConfig) -> str:
+    """Content key of a training run: architecture, data, keyed config and seed (not the iteration count)."""
+    return content_key({"arch": ARCH, "data": data_sha256, "config": config.keyed(), "seed": config.seed})
+
+
+def run_dir(dataset: str, key: str) -> Path:
+    """``$BENCH_CACHE/gan/<dataset>-<key[:12]>`` (``$BENCH_CACHE`` defaults to ``~/.cache/defense-bench``)."""
+    return cache_root() / "gan" / f"{dataset}-{key[:12]}"
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def snapshot_path(out_dir: Path, iteration: int) -> Path:
+    return Path(out_dir) / f"G-iter{iteration}.fp16.pt"
+
+
+def list_snapshots(out_dir: Path) -> dict[int, Path]:
+    """Iteration -> snapshot file, for every generator snapshot in a run folder."""
+    found = {}
+    for p in Path(out_dir).glob("G-iter*.fp16.pt"):
+        found[int(p.name[len("G-iter"):-len(".fp16.pt")])] = p
+    return dict(sorted(found.items()))
+
+
+def _gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    x_hat = (real + alpha * (fake - real)).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
+
+
+class _Batches:
+    """Epoch-wise shuffled mini-batches drawn with an explicit RNG, so the order survives a resume."""
+
+    def __init__(self, n: int, batch_size: int, rng: torch.Generator) -> None:
+        self.n, self.bs, self.rng = n, batch_size, rng
+        self.perm, self.pos = torch.randperm(n, generator=rng), 0
+
+    def next(self) -> torch.Tensor:
+        if self.pos + self.bs > self.n:  # drop the ragged tail, as the released loader does
+            self.perm, self.pos = torch.randperm(self.n, generator=self.rng), 0
+        idx = self.perm[self.pos:self.pos + self.bs]
+        self.pos += self.bs
+        return idx
+
+
+def _lock(out_dir: Path) -> Any:
+    """An exclusive lock on the run folder, so two processes never write the same checkpoint."""
+    import fcntl
+
+    handle = open(out_dir / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise BenchError(f"another process is training in {out_dir}; wait for it or stop it") from None
+    return handle
+
+
+def _snapshot_generator(out_dir: Path, config: WGANConfig) -> Generator:
+    path = snapshot_path(out_dir, config.iters)
+    if not path.exists():
+        raise BenchError(f"run {out_dir} is past iteration {config.iters} and has no snapshot there; "
+                         f"available: {sorted(list_snapshots(out_dir))}")
+    gen = Generator(latent_dim=config.latent_dim, dim=config.dim)
+    gen.load_state_dict({k: v.float() for k, v in torch.load(path, weights_only=True).items()})
+    return gen.eval()
+
+
+def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), out_dir: str | Path,
+                  resume: bool = True, progress: bool = True, meta: dict[str, Any] | None = None) -> Generator:
+    """Train (or resume) a WGAN-GP on ``images`` (N, 1, 28, 28) float in [0, 1]; return G in eval mode.
+
+    ``out_dir`` holds ``state.pt`` (full state every ``config.checkpoint_every`` iterations and at the
+    end) and fp16 generator snapshots; a killed run restarts from its last full checkpoint and then
+    follows exactly the same trajectory as an uninterrupted one. ``meta`` is written to ``meta.json``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if meta is not None:
+        (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    images = images.to(torch.float32).contiguous()
+    torch.manual_seed(config.seed)  # the initial weights
+    gen, critic = Generator(latent_dim=config.latent_dim, dim=config.dim), Critic(dim=config.dim)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=config.betas)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
+    rng = torch.Generator().manual_seed(config.seed + 1)
+    batches = _Batches(len(images), config.batch_size, rng)
+    start = 0
+    state_file = out_dir / "state.pt"
+    lock = _lock(out_dir)  # noqa: F841 -- held until this function returns
+    if resume and state_file.exists():
+        state = torch.load(state_file, weights_only=True)
+        if int(state["iteration"]) > config.iters:
+            return _snapshot_generator(out_dir, config)
+        gen.load_state_dict(state["G"])
+        critic.load_state_dict(state["D"])
+        opt_g.load_state_dict(state["opt_G"])
+        opt_d.load_state_dict(state["opt_D"])
+        rng.set_state(state["rng"])
+        batches.perm, batches.pos = state["perm"], int(state["pos"])
+        start = int(state["iteration"])
+        log.info("resumed %s at iteration %d", out_dir, start)
+
+    def checkpoint(it: int) -> None:
+        atomic_save({"G": gen.state_dict(), "D": critic.state_dict(), "opt_G": opt_g.state_dict(),
+                     "opt_D": opt_d.state_dict(), "rng": rng.get_state(), "perm": batches.perm,
+                     "pos": batches.pos, "iteration": it, "config": json.dumps(dataclasses.asdict(config))},
+                    state_file)
+
+    bs, zdim = config.batch_size, config.latent_dim
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=config.iters, initial=start, desc=f"wgan-gp {out_dir.name}", mininterval=10,
+                   file=sys.stderr, dynamic_ncols=False)
+    gen.train()
+    critic.train()
+    t0, it = time.perf_counter(), start
+    for it in range(start + 1, config.iters + 1):
+        for _ in range(config.critic_iters):
+            real = images[batches.next()]
+            with torch.no_grad():
+                fake = gen(torch.randn(bs, zdim, generator=rng))
+            alpha = torch.rand(bs, 1, 1, 1, generator=rng)
+            wdist = critic(real).mean() - critic(fake).mean()
+            gp = _gradient_penalty(critic, real, fake, alpha)
+            loss_d = -wdist + config.gp_lambda * gp
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+        loss_g = -critic(gen(torch.randn(bs, zdim, generator=rng))).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        if not (torch.isfinite(loss_d) and torch.isfinite(loss_g)):
+            raise FloatingPointError(f"non-finite WGAN-GP loss at iteration {it}: D {loss_d}, G {loss_g}")
+        every = config.snapshot_every and it % config.snapshot_every == 0
+        if it in config.snapshot_at or it == config.iters or every:
+            atomic_save({k: v.half() for k, v in gen.state_dict().items()}, snapshot_path(out_dir, it))
+        if it % config.checkpoint_every == 0 or it == config.iters:
+            checkpoint(it)
+        if bar is not None:
+            bar.update(1)
+            if it % 10 == 0:
+                bar.set_postfix(w=f"{wdist.item():.3f}", gp=f"{gp.item():.3f}", g=f"{loss_g.item():.3f}",
+                                refresh=False)
+    if bar is not None:
+        bar.close()
+    if it > start:
+        log.info("trained %d iterations in %.1f s", it - start, time.perf_counter() - t0)
+    return gen.eval()
+
+
+def load_train_images(dataset: str) -> tuple[torch.Tensor, str | None]:
+    """The Defense-GAN training split (50 000 images, (N, 1, 28, 28) in [0, 1]) and its catalogue checksum."""
+    import bench.data
+
+    split = bench.data.load(dataset, "train")
+    return torch.as_tensor(split.x, dtype=torch.float32), getattr(split, "sha256", None)
+
+
+def run(dataset: str, images: torch.Tensor, *, config: WGANConfig, resume: bool = True, progress: bool = True,
+        dataset_sha256: str | None = None, command: str | None = None) -> tuple[Generator, Path]:
+    """Train into the content-keyed cache folder for ``dataset``; return (generator, run folder)."""
+    data_sha = tensor_sha256(images)
+    key = gan_key(data_sha, config)
+    out = run_dir(dataset, key)
+    meta = {"arch": ARCH, "dataset": dataset, "key": key, "data_tensor_sha256": data_sha,
+            "dataset_sha256": dataset_sha256, "num_images": len(images), "config": dataclasses.asdict(config),
+            "command": command or " ".join(sys.argv), "torch": torch.__version__}
+    return train_wgan_gp(images, config=config, out_dir=out, resume=resume, progress=progress, meta=meta), out
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m defenses.defensegan.train", description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", required=True, choices=["mnist", "fashion-mnist"])
+    p.add_argument("--iters", type=int, default=WGANConfig.iters)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--checkpoint-every", type=int, default=WGANConfig.checkpoint_every)
+    p.add_argument("--no-resume", dest="resume", action="store_false")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(args.threads)
+    images, sha = load_train_images(args.dataset)
+    config = WGANConfig(iters=args.iters, seed=args.seed, checkpoint_every=args.checkpoint_every)
+    _, out = run(args.dataset, images, config=config, resume=args.resume, dataset_sha256=sha)
+    log.info("done: %s", out)
+
+
+if __name__ == "__main__":
+    main()
