@@ -79,8 +79,9 @@ def build(*, backend: str = "foolbox", preset: str = "paper", **params: Any) -> 
     """CW-L2. Params: ``preset`` (paper, default, fast), and overrides ``binary_search_steps`` > 0,
     ``steps`` > 0, ``lr`` > 0, ``initial_const`` > 0, ``confidence`` ≥ 0, ``abort_early``."""
     run = pick_backend("cw", backend, BACKENDS)
-    require("cw", isinstance(preset, str) and preset in PRESETS, f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
-    p = {"preset": preset, **resolve("cw", params, PRESETS[preset])}
+    require("cw", isinstance(preset, str) and preset in PRESETS,
+            f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+    p = resolve("cw", {"preset": preset, **params}, {"preset": preset, **PRESETS[preset]})
     require_positive("cw", p, "binary_search_steps", "steps", "lr", "initial_const")
     require("cw", p["confidence"] >= 0, f"confidence must be >= 0, got confidence={p['confidence']}")
     if backend == "torchattacks":

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from bench.errors import SpecError
+from bench.errors import BenchError, SpecError
 
 EXPERIMENTS_DIR = Path(__file__).parent / "experiments"
 PROFILES = ("smoke", "quick", "paper")
@@ -85,7 +85,10 @@ def spec_path(name_or_path: str) -> Path:
     from bench.registry import EXPERIMENTS
     from bench.builtins import register_builtins
     register_builtins()
-    EXPERIMENTS.check(name_or_path, field="experiment")
+    try:
+        EXPERIMENTS.check(name_or_path, field="experiment")
+    except BenchError as err:
+        raise SpecError(str(err)) from None
     return Path(EXPERIMENTS.get(name_or_path))
 
 
@@ -115,6 +118,7 @@ def resolve(data: Mapping[str, Any], *, profile: str = "quick", overrides: Mappi
     """Validate plain spec data (already merged with its base) into a :class:`Spec`."""
     if profile not in PROFILES:
         raise SpecError(f"profile: unknown profile {profile!r}; valid: {', '.join(PROFILES)}")
+    data = {k: v for k, v in data.items() if k != "profile"}  # a stored resolved spec names its profile
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise SpecError(_unknown_key_message("spec", sorted(unknown)[0], _TOP_KEYS))

@@ -68,7 +68,7 @@ def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                loss_value = float(loss)
+                loss_value = float(loss.detach())
                 bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.3f}")
     model.eval()

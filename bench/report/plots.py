@@ -23,7 +23,7 @@ def accuracy_bars(table: pd.DataFrame, *, title: str) -> plt.Figure:
             xs = np.arange(len(models)) + (j - (len(columns) - 1) / 2) * width
             ours = rows["ours"].to_numpy(dtype=float)
             err = np.vstack([ours - rows["ci_low"].to_numpy(dtype=float), rows["ci_high"].to_numpy(dtype=float) - ours])
-            ax.bar(xs, ours, width, yerr=np.nan_to_num(err), capsize=2, label=column)
+            ax.bar(xs, ours, width, yerr=np.clip(np.nan_to_num(err), 0, None), capsize=2, label=column)
             paper = rows["paper"].to_numpy(dtype=float)
             ax.scatter(xs, paper, marker="_", s=120, color="black", zorder=3,
                        label="paper" if j == 0 and attack == attacks[0] else None)
@@ -51,7 +51,7 @@ def accuracy_vs_eps(frame: pd.DataFrame, *, title: str) -> plt.Figure | None:
         for (model, defense, threat, backend), line in part.groupby(["model", "defense", "threat", "backend"]):
             line = line.sort_values("eps")
             label = f"{model} · {defense}" + ("" if threat in ("none", "oblivious") else f" ({threat})")
-            ax.errorbar(line["eps"], line["value"], yerr=[line["value"] - line["ci_low"], line["ci_high"] - line["value"]],
+            ax.errorbar(line["eps"], line["value"], yerr=np.clip([line["value"] - line["ci_low"], line["ci_high"] - line["value"]], 0, None),
                         marker="o", ms=3, capsize=2, label=label)
         ax.set_title(attack)
         ax.set_xlabel("ε (L∞, pixels in [0, 1])")

@@ -28,14 +28,14 @@ log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
 
-def artifact_paths(dataset: str, weights_dir: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
-    """(weights file, provenance file) of the shipped generator for ``dataset``."""
-    stem = Path(weights_dir) / f"{dataset}-wgan-gp"
+def artifact_paths(dataset: str, weights_dir: Path | None = None) -> tuple[Path, Path]:
+    """(weights file, provenance file) of the shipped generator for ``dataset`` (default folder: ``weights/``)."""
+    stem = Path(weights_dir or WEIGHTS_DIR) / f"{dataset}-wgan-gp"
     return stem.with_suffix(".pt"), stem.with_suffix(".json")
 
 
 def save_artifact(state_dict: dict[str, torch.Tensor], provenance: dict[str, Any], *, dataset: str,
-                  weights_dir: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
+                  weights_dir: Path | None = None) -> tuple[Path, Path]:
     """Write the fp16 state dict and its provenance (with the file's SHA-256); return both paths."""
     pt, js = artifact_paths(dataset, weights_dir)
     pt.parent.mkdir(parents=True, exist_ok=True)
@@ -47,7 +47,7 @@ def save_artifact(state_dict: dict[str, torch.Tensor], provenance: dict[str, Any
     return pt, js
 
 
-def verify_artifact(dataset: str, weights_dir: Path = WEIGHTS_DIR) -> dict[str, Any]:
+def verify_artifact(dataset: str, weights_dir: Path | None = None) -> dict[str, Any]:
     """Check the weights file against the SHA-256 in its provenance; return the provenance.
 
     Raises :class:`BenchError` naming the file when either file is missing or the digest differs.
@@ -75,7 +75,7 @@ def generator_from_state(state_dict: dict[str, torch.Tensor], *, latent_dim: int
     return gen.eval()
 
 
-def load_artifact(dataset: str, weights_dir: Path = WEIGHTS_DIR) -> tuple[Generator, dict[str, Any]]:
+def load_artifact(dataset: str, weights_dir: Path | None = None) -> tuple[Generator, dict[str, Any]]:
     """Verify and load the shipped generator for ``dataset``: (frozen Generator in eval mode, provenance)."""
     prov = verify_artifact(dataset, weights_dir)
     pt, _ = artifact_paths(dataset, weights_dir)
@@ -105,7 +105,7 @@ def generator_state_at(run: Path, iteration: int | str) -> tuple[dict[str, torch
 
 
 def export_from_run(dataset: str, run: Path, *, iteration: int | str = "latest",
-                    weights_dir: Path = WEIGHTS_DIR) -> tuple[Path, Path]:
+                    weights_dir: Path | None = None) -> tuple[Path, Path]:
     """Export the generator of training folder ``run`` at ``iteration`` as the shipped artifact."""
     state, it = generator_state_at(run, iteration)
     meta_file = Path(run) / "meta.json"

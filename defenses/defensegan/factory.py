@@ -87,8 +87,8 @@ def _reconstruct_transform(purifier: DefenseGANPurifier, prov: dict[str, Any], s
         device = next(purifier.generator.parameters()).device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
-            rec = torch.cat([purifier.purify(x[s:s + 500].to(device))[0].cpu() for s in range(0, n, 500)]
-                            ) if n else x[:0]
+            chunks = [purifier.purify(x[s:min(s + 500, n)].to(device))[0].cpu() for s in range(0, n, 500)]
+        rec = torch.cat(chunks) if chunks else x[:0]
         log.info("Defense-GAN-Rec: reconstructed %d of %d training images", n, len(x))
         return torch.cat([rec, x[n:]])
 

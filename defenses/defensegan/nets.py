@@ -50,9 +50,11 @@ def _tflib_init(module: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
-def _deconv(c_in: int, c_out: int) -> nn.ConvTranspose2d:
-    # kernel 5, stride 2, "SAME": output = 2 x input
-    return nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=1)
+def _deconv(c_in: int, c_out: int, *, crop: bool = False) -> nn.ConvTranspose2d:
+    # kernel 5, stride 2, "SAME": output = 2 x input. output_padding only appends the last row and
+    # column, so output_padding=0 computes exactly the released "8x8 then crop to [:7, :7]", without
+    # the wasted row/column or the copy of a non-contiguous crop.
+    return nn.ConvTranspose2d(c_in, c_out, 5, stride=2, padding=2, output_padding=0 if crop else 1)
 
 
 class Generator(nn.Module):
@@ -62,14 +64,14 @@ class Generator(nn.Module):
         super().__init__()
         self.latent_dim, self.dim = latent_dim, dim
         self.fc = nn.Linear(latent_dim, 4 * 4 * 4 * dim)
-        self.deconv1 = _deconv(4 * dim, 2 * dim)
+        self.deconv1 = _deconv(4 * dim, 2 * dim, crop=True)  # 4x4 -> 7x7
         self.deconv2 = _deconv(2 * dim, dim)
         self.deconv3 = _deconv(dim, 1)
         _tflib_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.fc(z)).view(-1, 4 * self.dim, 4, 4)
-        h = torch.relu(self.deconv1(h))[:, :, :7, :7]
+        h = torch.relu(self.deconv1(h))
         h = torch.relu(self.deconv2(h))
         return torch.sigmoid(self.deconv3(h))
 

@@ -163,7 +163,7 @@ def build(trainset: Any, *, config: dict | None = None, cache_dir: Path, device:
                 params={"encoder": _count(g.encoder), "decoder": _count(g.decoder), "discriminator": _count(d)},
                 deviations=_deviations(cfg))
     freeze(g)
-    return FaceModel(features=Encoder(g.encoder), generator=Rotator(g), info=info)
+    return FaceModel(features=freeze(Encoder(g.encoder)), generator=freeze(Rotator(g)), info=info)
 
 
 def _count(m: nn.Module) -> int:

@@ -1,0 +1,38 @@
+# Two commands from a fresh clone:  `make reproduce`  and  `make test`.
+# Both create .venv idempotently; nothing here needs a GPU (`--device auto` picks CUDA when present).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+TORCH  ?= torch==2.13.0
+PROFILE ?= quick
+EXPERIMENT ?= defensegan-whitebox-mnist
+
+.PHONY: venv data reproduce test test-slow clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "$(TORCH)"
+	$(PIP) install -q --no-deps torchattacks==3.5.1
+	$(PIP) install -q -e ".[test]" "$(TORCH)"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+data: $(STAMP)
+	$(VENV)/bin/bench data fetch mnist
+	$(VENV)/bin/bench data fetch fashion-mnist
+
+reproduce: data
+	$(VENV)/bin/bench reproduce $(EXPERIMENT) --profile $(PROFILE)
+
+test: data
+	$(PY) -m pytest -q
+
+test-slow: data
+	$(PY) -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,31 @@
+"""Grid expansion: stable keys, order-independent seeds, 'none' rows."""
+from bench.cells import expand
+from bench.spec import load_spec
+from tests.tiny_spec import write_tiny_spec
+
+
+def test_expansion_counts_and_none_threat(tmp_path):
+    cells = expand(load_spec(str(write_tiny_spec(tmp_path))))
+    assert [(c.attack, c.eps) for c in cells] == [("none", None), ("fgsm", 0.1), ("fgsm", 0.3), ("rand-fgsm", 0.3)]
+    assert {c.threat for c in cells} == {"none"}  # no defense: the threat setting does not apply
+    assert len({c.key for c in cells}) == 4
+
+
+def test_keys_and_seeds_do_not_depend_on_order(tmp_path):
+    spec = load_spec(str(write_tiny_spec(tmp_path)))
+    first = {c.label: (c.key, c.seed) for c in expand(spec)}
+    text = (tmp_path / "tiny.toml").read_text().replace(
+        '{ key = "none" },\n  { key = "fgsm", eps = [0.1, 0.3], backends = ["torchattacks"] },',
+        '{ key = "fgsm", eps = [0.3, 0.1], backends = ["torchattacks"] },\n  { key = "none" },')
+    reordered = {c.label: (c.key, c.seed) for c in expand(load_spec(str(write_tiny_spec(tmp_path, text))))}
+    assert first == reordered
+
+
+def test_defense_threats_expand():
+    spec = load_spec("defensegan-whitebox-mnist")
+    data = spec.as_dict()
+    data["defenses"] = [{"key": "median", "threats": ["oblivious", "bpda"]}]
+    from bench.spec import resolve
+    cells = expand(resolve(data))
+    attacked = [c for c in cells if c.attack != "none"]
+    assert {c.threat for c in attacked} == {"oblivious", "bpda"}

@@ -1,0 +1,80 @@
+"""Defense-GAN factory (with a fake context) and the generator-quality measurements, on tiny nets."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from bench.errors import BenchError
+from defenses.base import DefenseContext
+from defenses.defensegan import artifacts, quality
+from defenses.defensegan.factory import build
+from defenses.defensegan.nets import Generator
+from defenses.defensegan.purifier import DefenseGANPurifier
+from defenses.defensegan.train import WGANConfig, train_wgan_gp
+
+
+def _tiny_gen() -> Generator:
+    torch.manual_seed(0)
+    return Generator(latent_dim=8, dim=4).eval().requires_grad_(False)
+
+
+def _classifier() -> nn.Module:
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 10)).eval()
+
+
+def _data(n: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(2)
+    return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+@pytest.fixture
+def ctx(tmp_path, monkeypatch):
+    monkeypatch.setattr(artifacts, "WEIGHTS_DIR", tmp_path)
+    artifacts.save_artifact(_tiny_gen().state_dict(), {"iterations": 3, "config": {"latent_dim": 8, "dim": 4}},
+                            dataset="mnist")
+    calls = {}
+
+    def train_classifier(*, transform, transform_key):
+        calls["x"], calls["key"] = transform(_data(6)[0]), transform_key
+        return _classifier()
+
+    return DefenseContext(dataset="mnist", model="A", classifier=_classifier(), device=torch.device("cpu"), seed=0,
+                          profile={"rec_train_images": 2}, cache_dir=tmp_path, train_classifier=train_classifier,
+                          load_split=lambda split: None), calls
+
+
+def test_factory_orig_and_rec(ctx):
+    context, calls = ctx
+    parts = build(context, L=2, R=2)
+    assert isinstance(parts.purifier, DefenseGANPurifier) and parts.classifier is context.classifier
+    assert parts.notes["generator"]["iterations"] == 3 and parts.notes["purifier"]["L"] == 2
+    assert parts.notes["generator"]["sha256"]
+    rec = build(context, L=2, R=2, variant="rec")
+    x = _data(6)[0]
+    assert calls["x"].shape == x.shape and torch.equal(calls["x"][2:], x[2:]) and not torch.equal(calls["x"][:2], x[:2])
+    assert isinstance(calls["key"], str) and rec.notes["rec_train_images"] == 2
+    with pytest.raises(BenchError, match="variant"):
+        build(context, variant="both")
+
+
+def test_projection_accuracy_and_sheet():
+    gen, clf = _tiny_gen(), _classifier()
+    x, y = _data()
+    out = quality.projection_accuracy(gen, clf, x, y, L=2, R=2)
+    for k in ("acc_clean", "acc_fgsm", "acc_clean_projected", "acc_fgsm_projected"):
+        assert 0.0 <= out[k] <= 1.0
+    assert out["rec_mse_clean"] > 0
+    assert quality.reconstruction_mse(gen, x, L=2, R=2) == pytest.approx(out["rec_mse_clean"])
+    fig = quality.sample_sheet(gen, x, n_samples=4, L=2, R=2, title="tiny")
+    assert len(fig.axes) == 4 + 2 * len(x)
+
+
+def test_snapshot_curve(tmp_path):
+    cfg = WGANConfig(iters=2, batch_size=4, critic_iters=1, latent_dim=8, dim=4, snapshot_at=(1, 2), snapshot_every=0)
+    train_wgan_gp(_data(8)[0], config=cfg, out_dir=tmp_path, progress=False)
+    x, y = _data(3)
+    rows = quality.snapshot_curve(tmp_path, _classifier(), x, y, L=2, R=2)
+    assert [r["iteration"] for r in rows] == [1, 2] and "acc_fgsm_projected" in rows[0]
+    assert quality.plot_snapshot_curve(rows).axes

@@ -1,0 +1,79 @@
+"""Defense-GAN generator: architecture shapes, resumable WGAN-GP training, artifact save / load / verify."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bench.errors import BenchError
+from defenses.defensegan import artifacts
+from defenses.defensegan.nets import Critic, Generator
+from defenses.defensegan.train import WGANConfig, _lock, list_snapshots, train_wgan_gp
+
+TINY = dict(batch_size=4, critic_iters=2, latent_dim=8, dim=4, checkpoint_every=1000, snapshot_at=(2,),
+            snapshot_every=0)
+
+
+def _images() -> torch.Tensor:
+    return torch.rand(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+
+
+def test_architecture_shapes():
+    g, d = Generator(), Critic()
+    x = g(torch.randn(2, 128))
+    assert x.shape == (2, 1, 28, 28) and 0 <= x.min() and x.max() <= 1
+    assert d(x).shape == (2,)
+    assert g.fc.out_features == 4096 and d.fc.in_features == 4096
+
+
+def test_resume_is_exact(tmp_path):
+    straight = train_wgan_gp(_images(), config=WGANConfig(iters=4, **TINY), out_dir=tmp_path / "a", progress=False)
+    train_wgan_gp(_images(), config=WGANConfig(iters=2, **TINY), out_dir=tmp_path / "b", progress=False)
+    resumed = train_wgan_gp(_images(), config=WGANConfig(iters=4, **TINY), out_dir=tmp_path / "b", progress=False)
+    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert sorted(list_snapshots(tmp_path / "b")) == [2, 4]
+    # asking a longer run for an earlier iteration returns that snapshot instead of training
+    early = train_wgan_gp(_images(), config=WGANConfig(iters=2, **TINY), out_dir=tmp_path / "b", progress=False)
+    assert not torch.equal(early.fc.weight, resumed.fc.weight)
+    with pytest.raises(BenchError, match="no snapshot"):
+        train_wgan_gp(_images(), config=WGANConfig(iters=3, **TINY), out_dir=tmp_path / "b", progress=False)
+
+
+def test_training_folder_is_locked(tmp_path):
+    tmp_path.mkdir(exist_ok=True)
+    held = _lock(tmp_path)
+    try:
+        with pytest.raises(BenchError, match="another process"):
+            train_wgan_gp(_images(), config=WGANConfig(iters=1, **TINY), out_dir=tmp_path, progress=False)
+    finally:
+        held.close()
+
+
+def test_artifact_roundtrip_and_sha_check(tmp_path):
+    torch.manual_seed(0)
+    g = Generator(latent_dim=8, dim=4)
+    pt, js = artifacts.save_artifact(g.state_dict(), {"iterations": 7, "seed": 0, "config": {"latent_dim": 8,
+                                     "dim": 4}}, dataset="mnist", weights_dir=tmp_path)
+    loaded, prov = artifacts.load_artifact("mnist", tmp_path)
+    assert prov["iterations"] == 7 and prov["sha256"] == json.loads(js.read_text())["sha256"]
+    assert not any(p.requires_grad for p in loaded.parameters()) and not loaded.training
+    z = torch.randn(3, 8)
+    torch.testing.assert_close(loaded(z), g(z), atol=2e-3, rtol=0)  # fp16 storage
+    pt.write_bytes(pt.read_bytes() + b"x")
+    with pytest.raises(BenchError, match="mnist-wgan-gp.pt"):
+        artifacts.verify_artifact("mnist", tmp_path)
+    with pytest.raises(BenchError, match="missing"):
+        artifacts.verify_artifact("fashion-mnist", tmp_path)
+
+
+def test_export_from_run(tmp_path):
+    train_wgan_gp(_images(), config=WGANConfig(iters=2, **TINY), out_dir=tmp_path / "run", progress=False)
+    (tmp_path / "run" / "meta.json").write_text(json.dumps({"config": {"seed": 0, "latent_dim": 8, "dim": 4},
+                                                            "command": "test"}))
+    artifacts.export_from_run("mnist", tmp_path / "run", iteration=2, weights_dir=tmp_path / "w")
+    _, prov = artifacts.load_artifact("mnist", tmp_path / "w")
+    assert prov["iterations"] == 2 and prov["command"] == "test"
+    with pytest.raises(BenchError, match="iteration 5"):
+        artifacts.export_from_run("mnist", tmp_path / "run", iteration=5, weights_dir=tmp_path / "w")
