@@ -84,7 +84,9 @@ class Registry:
         if name in self._lazy:
             return self._lazy[name]
         obj = self._entries[name]
-        return f"{getattr(obj, '__module__', '?')}:{getattr(obj, '__qualname__', repr(obj))}"
+        if not hasattr(obj, "__qualname__"):  # data entries, e.g. the spec file of an experiment
+            return str(obj)
+        return f"{obj.__module__}:{obj.__qualname__}"
 
     def check(self, name: str, *, field: str | None = None) -> str:
         """Return ``name`` if registered, else raise with "did you mean" and the valid names."""

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 from bench.errors import BenchError, SpecError
 
 EXPERIMENTS_DIR = Path(__file__).parent / "experiments"
+BASES_DIR = EXPERIMENTS_DIR / "bases"  # shared settings that specs inherit (``base = "defensegan"``); not runnable
 PROFILES = ("smoke", "quick", "paper")
 THREATS = ("oblivious", "unrolled", "bpda")
 TRACKS = ("classifier", "faces")
@@ -103,7 +104,8 @@ def read_toml(path: Path, *, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
         return data
     if base in _seen:
         raise SpecError(f"{path}: base: inheritance cycle through {base!r}")
-    return deep_merge(read_toml(spec_path(base), _seen=(*_seen, base)), data)
+    shared = BASES_DIR / f"{base}.toml"
+    return deep_merge(read_toml(shared if shared.is_file() else spec_path(base), _seen=(*_seen, base)), data)
 
 
 def load_spec(name_or_path: str, *, profile: str = "quick", overrides: Mapping[str, Any] | None = None) -> Spec:

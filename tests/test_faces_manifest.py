@@ -90,3 +90,19 @@ def test_builders_on_empty_tree(tmp_path):
         build_multipie_manifest(tmp_path)
     with pytest.raises(DataError, match="Pair_list_F.txt"):
         build_cfp_manifest(tmp_path)
+
+
+def test_package_import_is_light_and_registry_targets_resolve():
+    import subprocess
+    import sys
+
+    code = ("import sys, bench.faces as f; assert 'torch' not in sys.modules, 'torch imported';"
+            "print(sorted(f.BUILTIN_DATASETS))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1])
+    assert out.stdout.strip() == "['face-manifest', 'synth-faces']"
+    from bench.faces import BUILTIN_DATASETS
+    from bench.registry import import_target
+
+    for name, target in BUILTIN_DATASETS.items():
+        assert import_target(target).name == name

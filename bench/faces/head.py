@@ -6,7 +6,7 @@ camera, about unit size (crown at y ≈ 1.1, chin at y ≈ −0.9). Its surface 
 sockets carved out; paired parts are mirrored with ``|x|``, so heads are left/right symmetric.
 
 An identity is one row of ``PARAM_NAMES`` values drawn independently and uniformly from ``PARAM_RANGES``
-(shape: 24 numbers; appearance: 7 numbers that pick skin, hair, iris and lip colours). Everything here is
+(shape: 29 numbers; appearance: 7 numbers that pick skin, hair, iris and lip colours). Everything here is
 plain arithmetic on ``(N,)`` float32 tensors of point coordinates, so it batches over pixels and views.
 """
 from __future__ import annotations

@@ -112,7 +112,7 @@ def render_head(head: Head, yaws: Sequence[float] | torch.Tensor, *, pitches: to
 
     Args:
         head: the identity.
-        yaws: (V,) degrees. pitches: (V,) degrees (default 0), positive = chin up.
+        yaws: (V,) degrees. pitches: (V,) degrees (default 0), positive = head tilted forward (chin down).
         lights: (L, 3) light directions in the camera frame (normalised here).
         size: image height = width in pixels.
     Returns:

@@ -16,6 +16,8 @@ _MARK = {"recalled": UNVERIFIED, "secondary": "‡", "confirmed": ""}
 ATTACK_NAMES = {"none": "No attack", "fgsm": "FGSM", "rand-fgsm": "RAND+FGSM", "cw": "CW", "pgd": "PGD",
                 "pgd-l2": "PGD-L2"}
 
+_ORDER = {name: i for i, name in enumerate(ATTACK_NAMES.values())}
+
 
 def _row_label(row: pd.Series, multi_backend: bool) -> str:
     name = ATTACK_NAMES.get(row["attack"], row["attack"])
@@ -54,7 +56,8 @@ def paper_table(frame: pd.DataFrame) -> pd.DataFrame:
     table["delta"] = table["ours"] - table["paper"]
     order = ["No Attack", "No Defense", *sorted(set(table["column"]) - {"No Attack", "No Defense"})]
     table["column"] = pd.Categorical(table["column"], categories=order, ordered=True)
-    table["attack"] = pd.Categorical(table["attack"], categories=list(dict.fromkeys(table["attack"])), ordered=True)
+    labels = sorted(dict.fromkeys(table["attack"]), key=lambda a: (_ORDER.get(a.split(" ")[0], 99), a))
+    table["attack"] = pd.Categorical(table["attack"], categories=labels, ordered=True)
     return table.sort_values(["attack", "model", "column"]).reset_index(drop=True)
 
 

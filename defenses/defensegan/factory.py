@@ -49,7 +49,7 @@ def load_or_train_generator(dataset: str, *, retrain: bool = False, gan_iters: i
 
 def build(ctx: DefenseContext, *, L: int = 200, R: int = 10, lr: float = 10.0, momentum: float = 0.7,
           z_init: ZInit = "code", lr_schedule: LRSchedule = "constant", variant: Variant = "orig",
-          retrain: bool = False, max_batch: int = 2000, unrolled_steps: int | None = None) -> DefenseParts:
+          retrain: bool = False, max_batch: int = 1000, unrolled_steps: int | None = None) -> DefenseParts:
     """Defense-GAN for one cell: ``variant="orig"`` keeps ``ctx.classifier``; ``"rec"`` trains one on
     Defense-GAN reconstructions of the training images (``ctx.train_classifier(transform=...)``)."""
     if variant not in get_args(Variant):

@@ -54,7 +54,7 @@ def raw_passes(generator: nn.Module, n_latents: int, L: int) -> float:
 
 
 def run_purify_benchmark(generator: nn.Module, images: torch.Tensor, *, L: int = 200, R: int = 10,
-                         reference_images: int = 2, max_batch: int = 2000, json: bool = False) -> dict[str, Any] | str:
+                         reference_images: int = 2, max_batch: int = 1000, json: bool = False) -> dict[str, Any] | str:
     """Time a–d above on ``images`` (N, 1, 28, 28) in [0, 1]; return the figures (a JSON string if ``json``)."""
     generator = generator.eval().requires_grad_(False)
     n = len(images)

@@ -52,7 +52,7 @@ class DefenseGANPurifier(Purifier):
 
     def __init__(self, generator: nn.Module, *, L: int = 200, R: int = 10, lr: float = 10.0,
                  momentum: float = 0.7, z_init: ZInit = "code", lr_schedule: LRSchedule = "constant",
-                 max_batch: int = 2000, unrolled_steps: int | None = None) -> None:
+                 max_batch: int = 1000, unrolled_steps: int | None = None) -> None:
         super().__init__()
         _check_choice("z_init", z_init, get_args(ZInit))
         _check_choice("lr_schedule", lr_schedule, get_args(LRSchedule))
@@ -62,6 +62,9 @@ class DefenseGANPurifier(Purifier):
         if unrolled_steps is not None and not 1 <= unrolled_steps:
             raise BenchError(f"invalid Defense-GAN unrolled_steps: {unrolled_steps!r}; expected >= 1 or None")
         self.generator = generator.eval().requires_grad_(False)
+        if all(q.device.type == "cpu" for q in generator.parameters()):
+            # oneDNN's (transposed) convolutions run ~15 % faster on channels-last weights on CPU
+            self.generator.to(memory_format=torch.channels_last)
         self.L, self.R, self.lr, self.momentum = L, R, float(lr), float(momentum)
         self.z_init, self.lr_schedule, self.max_batch = z_init, lr_schedule, max_batch
         self.unrolled_steps = unrolled_steps
