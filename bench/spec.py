@@ -30,7 +30,7 @@ _TOP_KEYS = {"key", "title", "paper_source", "track", "dataset", "models", "defe
              "label_mode", "n", "seed", "batch_size", "eot", "train", "settings", "profiles", "paper", "base",
              "notes", "plots"}
 _TRAIN_KEYS = {"epochs", "batch_size", "lr", "train_images", "dropout"}
-_ENTRY_KEYS = {"attacks": {"key", "backend", "backends", "eps", "label", "targeted"},
+_ENTRY_KEYS = {"attacks": {"key", "backend", "backends", "eps", "label", "targeted", "threats"},
                "defenses": {"key", "label", "threats", "params"}}
 _PAPER_KEYS = {"model", "attack", "defense", "threat", "metric", "eps", "value", "source", "status", "yaw"}
 

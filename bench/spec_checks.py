@@ -69,6 +69,8 @@ def _check_attack(i: int, entry: Any) -> dict:
         if b is not None and not isinstance(b, str):
             raise SpecError(f"{field}.backends: expected names, got {b!r}")
     entry["backends"] = backends
+    if "threats" in entry:  # restrict an attack to some threat settings (e.g. PGD only through BPDA)
+        entry["threats"] = [_choice(f"{field}.threats", t, THREATS) for t in _list(f"{field}.threats", entry["threats"])]
     if "targeted" in entry and not isinstance(entry["targeted"], bool):
         raise SpecError(f"{field}.targeted: expected true or false, got {entry['targeted']!r}")
     return entry

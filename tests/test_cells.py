@@ -29,3 +29,15 @@ def test_defense_threats_expand():
     cells = expand(resolve(data))
     attacked = [c for c in cells if c.attack != "none"]
     assert {c.threat for c in attacked} == {"oblivious", "bpda"}
+
+
+def test_attack_threat_filter():
+    from bench.spec import resolve
+    data = load_spec("defensegan-whitebox-mnist").as_dict()
+    data["defenses"] = [{"key": "none"}, {"key": "median", "threats": ["oblivious", "bpda"]}]
+    data["attacks"] = [{"key": "fgsm", "eps": 0.3}, {"key": "pgd", "eps": 0.3, "threats": ["bpda"]}]
+    data["models"] = ["A"]
+    cells = expand(resolve(data))
+    assert sorted((c.defense, c.attack, c.threat) for c in cells) == [
+        ("median", "fgsm", "bpda"), ("median", "fgsm", "oblivious"), ("median", "pgd", "bpda"),
+        ("none", "fgsm", "none"), ("none", "pgd", "none")]
