@@ -74,7 +74,7 @@ def expand(spec: Spec) -> list[Cell]:
             base = dict(experiment=spec.key, profile=spec.profile, track=spec.track, dataset=spec.dataset,
                         model=model, defense=defense["key"], defense_label=defense["label"], attack=attack["key"],
                         backend=backend, eps=eps, threat=threat, targeted=bool(attack.get("targeted", False)),
-                        n=spec.n, spec_seed=spec.seed, label_mode=spec.label_mode, batch_size=spec.batch_size,
+                        n=spec.n if defense["key"] == NONE else min(spec.n, spec.n_defended), spec_seed=spec.seed, label_mode=spec.label_mode, batch_size=spec.batch_size,
                         eot=spec.eot if threat == "bpda" else 1, defense_params=dict(defense["params"]),
                         attack_params=params, train=dict(spec.train), settings=dict(spec.settings))
             cells.append(Cell(seed=_derive_seed(spec.seed, base), **base))

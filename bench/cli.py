@@ -1,11 +1,13 @@
 """The ``bench`` command line. Bad input exits with status 2 and a one-line message, never a traceback.
 
     bench list {attacks,defenses,models,datasets,experiments}
-    bench validate SPEC [--profile P]
+    bench validate SPEC [--profile P] [--out DIR] [--allow-mixed]
     bench run SPEC [--profile P] [--out DIR] [--device auto|cpu|cuda] [--plugin MODULE] [--force]
+                   [--executor local|ray] [--address auto|HOST:PORT] [--workers N] [--threads N] [--allow-mixed]
     bench reproduce [NAME] [--profile P] [...]        (default: defensegan-whitebox-mnist, quick)
     bench report DIR [--out DIR]
     bench data fetch NAME [--from DIR] [--source S]
+    bench perf {executor,purify} [...]                 (benchmarks; `bench perf executor --help`)
 """
 from __future__ import annotations
 
@@ -34,9 +36,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from bench.cells import expand
+    from bench.runner import check_code_version
     from bench.spec import load_spec
+    from bench.store import Store
 
     spec = load_spec(args.spec, profile=args.profile)
+    check_code_version(Store.for_experiment(Path(args.out), spec.key, spec.profile), allow_mixed=args.allow_mixed)
     print(f"{spec.key} [{spec.profile}]: valid — {len(expand(spec))} cells, dataset {spec.dataset}, "
           f"models {', '.join(spec.models)}, n={spec.n}")
     return 0
@@ -46,13 +51,21 @@ def _run(name: str, args: argparse.Namespace) -> int:
     import torch  # noqa: F401  (imported here so `bench list` stays fast)
 
     from bench.device import resolve_device
+    from bench.executors import make_executor
     from bench.report import build_report, write_report
     from bench.runner import run
     from bench.spec import load_spec
 
     spec = load_spec(name, profile=args.profile)
-    device = resolve_device(args.device)
-    summary = run(spec, out=Path(args.out), device=device, force=args.force)
+    # Ray resolves the device on each worker (a GPU may exist there and not here).
+    device = resolve_device(args.device) if args.executor == "local" else args.device
+    executor = make_executor(args.executor, address=args.address, workers=args.workers, threads=args.threads,
+                             plugins=args.plugin)
+    try:
+        summary = run(spec, out=Path(args.out), device=device, force=args.force, executor=executor,
+                      allow_mixed=args.allow_mixed)
+    finally:
+        executor.close()
     log.info("%d cells: %d from the store, %d computed, %d failed", summary.total, summary.cached,
              summary.computed, summary.failed)
     report = build_report(summary.store.root)
@@ -83,6 +96,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_perf(args: argparse.Namespace) -> int:
+    from bench.perf import BENCHMARKS
+    from bench.registry import import_target
+
+    return import_target(BENCHMARKS[args.benchmark])(args.args)
+
+
 def _cmd_data_fetch(args: argparse.Namespace) -> int:
     from bench import data
 
@@ -96,6 +116,13 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     parser.add_argument("--force", action="store_true", help="recompute cells that are already stored")
+    parser.add_argument("--executor", default="local", help="local (in-process, default) | ray (docs/ray.md)")
+    parser.add_argument("--address", help="Ray cluster to join: auto | HOST:PORT (default: start a local Ray)")
+    parser.add_argument("--workers", type=int, help="cells at once on a local Ray started on demand (default: cores)")
+    parser.add_argument("--threads", type=int,
+                        help="torch threads per cell (default: torch's default locally, 1 per Ray worker)")
+    parser.add_argument("--allow-mixed", action="store_true",
+                        help="allow records of different code versions (git commits) in one table")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check a spec (file or experiment key) without running it")
     p.add_argument("spec")
     p.add_argument("--profile", default="quick")
+    p.add_argument("--out", default="results", help="results folder whose stored records are checked too")
+    p.add_argument("--allow-mixed", action="store_true", help="accept records of other code versions")
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("run", help="run a spec (file or experiment key) and write its report")
@@ -129,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="results/<experiment>/<profile>")
     p.add_argument("--out", help="write the report here instead of DIR")
     p.set_defaults(func=_cmd_report)
+
+    from bench.perf import BENCHMARKS
+    p = sub.add_parser("perf", help="performance benchmarks")
+    p.add_argument("benchmark", choices=sorted(BENCHMARKS))
+    p.add_argument("args", nargs=argparse.REMAINDER, help="options of the benchmark (see `bench perf NAME --help`)")
+    p.set_defaults(func=_cmd_perf)
 
     p = sub.add_parser("data", help="dataset cache")
     data_sub = p.add_subparsers(dest="data_command", required=True)

@@ -1,9 +1,12 @@
 """Run the cells of a spec, skipping finished ones, and store one record per cell.
 
 Resume is the store: a cell whose valid record exists is skipped (``force`` recomputes). Each record is
-written atomically as soon as its cell finishes, so killing a run loses at most the cell in flight. A
+written atomically as soon as its cell finishes, so killing a run loses at most the cells in flight. A
 cell that raises an ordinary exception gets a *failed* record (retried next run) and the run goes on; a
 :class:`~bench.errors.BenchError` (bad input) stops the run — finished records stay.
+
+Where cells run is the executor's business (:mod:`bench.executors`: in this process, or Ray tasks);
+``execute`` is the pure per-cell function they all call, and this driver is the only writer of records.
 """
 from __future__ import annotations
 
@@ -12,9 +15,10 @@ import json
 import logging
 import time
 import traceback
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 
@@ -27,6 +31,9 @@ from bench.registry import ATTACKS, import_target
 from bench.spec import Spec
 from bench.store import Store
 from bench.tracks import TRACKS
+
+if TYPE_CHECKING:
+    from bench.executors import Executor
 
 log = logging.getLogger(__name__)
 
@@ -52,15 +59,24 @@ def check_components(cells: list[Cell]) -> None:
                                  **({"eps": cell.eps} if cell.eps is not None else {}), **cell.attack_params)
 
 
-def execute(cell: Cell, device: torch.device) -> tuple[dict[str, Any], bool]:
-    """Evaluate one cell; returns (record, ok). Pure given the cell config and code version."""
-    run_cell = import_target(TRACKS[cell.track])
-    record: dict[str, Any] = {
+def _record_head(cell: Cell, device: torch.device | str) -> dict[str, Any]:
+    return {
         "key": cell.key, "experiment": cell.experiment, "profile": cell.profile, "config": cell.config,
         "seed": cell.seed, "versions": library_versions(), "git": git_state(),
         "machine": {**machine(), "device": str(device), "torch_threads": torch.get_num_threads()},
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
+
+
+def failed_record(cell: Cell, device: torch.device | str, error: str, *, wall_seconds: float = 0.0) -> dict[str, Any]:
+    """The record of a cell that could not finish (an exception, or a worker that kept dying)."""
+    return {**_record_head(cell, device), "status": "failed", "error": error, "wall_seconds": wall_seconds}
+
+
+def execute(cell: Cell, device: torch.device) -> tuple[dict[str, Any], bool]:
+    """Evaluate one cell; returns (record, ok). Pure given the cell config and code version."""
+    run_cell = import_target(TRACKS[cell.track])
+    record = _record_head(cell, device)
     started = time.perf_counter()
     try:
         metrics, per_sample, notes = run_cell(cell, device)
@@ -78,23 +94,47 @@ def execute(cell: Cell, device: torch.device) -> tuple[dict[str, Any], bool]:
 
 def write_spec_snapshot(store: Store, spec: Spec) -> None:
     """The resolved spec beside the records: reports read titles and paper values from here."""
-    atomic_write_text(store.root / "spec.json", json.dumps(spec.as_dict(), indent=1, sort_keys=True, default=str))
+    try:
+        atomic_write_text(store.root / "spec.json", json.dumps(spec.as_dict(), indent=1, sort_keys=True, default=str))
+    except OSError as err:  # checked before any work, so an unwritable folder costs nothing
+        raise BenchError(f"--out: cannot write results to {store.root}: {err.strerror or err}") from err
 
 
-def run(spec: Spec, *, out: Path, device: torch.device, force: bool = False) -> RunSummary:
-    """Run every unfinished cell of ``spec`` in this process, one after another."""
+def check_code_version(store: Store, *, allow_mixed: bool = False) -> None:
+    """Refuse to add records of this code version to a table holding records of another git commit."""
+    commit = git_state().get("commit")
+    other = {c: k for c, k in store.commits().items() if c != commit}
+    if other and not allow_mixed:
+        found = ", ".join(f"{str(c)[:12]} ({k} records)" for c, k in sorted(other.items(), key=str))
+        raise BenchError(f"--allow-mixed: {store.root} holds records from other code versions ({found}); this code "
+                         f"is {str(commit)[:12]}. Use --force to recompute them, another --out, or --allow-mixed")
+
+
+def run(spec: Spec, *, out: Path, device: torch.device | str, force: bool = False,
+        executor: "Executor | None" = None, allow_mixed: bool = False) -> RunSummary:
+    """Run every unfinished cell of ``spec`` on ``executor`` (default: this process, one after another)."""
     store = Store.for_experiment(out, spec.key, spec.profile)
     cells = expand(spec)
     check_components(cells)
+    if not force:
+        check_code_version(store, allow_mixed=allow_mixed)
     write_spec_snapshot(store, spec)
+    return run_cells(cells, store=store, device=device, force=force, executor=executor, desc=f"{spec.key} cells")
+
+
+def run_cells(cells: Sequence[Cell], *, store: Store, device: torch.device | str, force: bool = False,
+              executor: "Executor | None" = None, desc: str = "cells") -> RunSummary:
+    """Compute the cells without a valid record in ``store``; this driver writes every record itself."""
+    from bench.executors import LocalExecutor
+
+    executor = executor or LocalExecutor()
     todo = [c for c in cells if force or not store.has(c.key)]
-    log.info("%s/%s: %d cells, %d already stored, %d to compute", spec.key, spec.profile, len(cells),
-             len(cells) - len(todo), len(todo))
+    log.info("%s: %d cells, %d already stored, %d to compute on %s", desc, len(cells), len(cells) - len(todo),
+             len(todo), executor)
     failed = 0
-    with progress(total=len(todo), desc=f"{spec.key} cells", unit="cell", leave=True) as bar:
-        for cell in todo:
-            log.info("cell %s", cell.label)
-            record, ok = execute(cell, device)
+    with progress(total=len(todo), desc=desc, unit="cell", leave=True) as bar, \
+            closing(executor.map(todo, device)) as results:
+        for cell, record, ok in results:
             store.write(record, failed=not ok)
             failed += not ok
             bar.update(1)

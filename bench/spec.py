@@ -8,7 +8,8 @@ parameters; each component checks its own parameters again when the runner build
 Top-level keys (see ``bench/experiments/*.toml``):
 
     key, title, paper_source, track ("classifier" | "faces"), dataset, models, defenses, attacks, threats,
-    label_mode ("true" | "predicted"), n, seed, batch_size, eot, train, settings, profiles, paper, base, notes
+    label_mode ("true" | "predicted"), n, n_defended, seed, batch_size, eot, train, settings, profiles, paper,
+    base, notes
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ TRACKS = ("classifier", "faces")
 LABEL_MODES = ("true", "predicted")
 _TOP_KEYS = {"key", "title", "paper_source", "track", "dataset", "models", "defenses", "attacks", "threats",
              "label_mode", "n", "seed", "batch_size", "eot", "train", "settings", "profiles", "paper", "base",
-             "notes", "plots"}
+             "notes", "plots", "n_defended"}
 _TRAIN_KEYS = {"epochs", "batch_size", "lr", "train_images", "dropout"}
 _ENTRY_KEYS = {"attacks": {"key", "backend", "backends", "eps", "label", "targeted", "threats"},
                "defenses": {"key", "label", "threats", "params"}}
@@ -50,6 +51,7 @@ class Spec:
     threats: tuple[str, ...]
     label_mode: str
     n: int
+    n_defended: int  # samples for cells with a defense other than "none" (purifiers can be costly)
     seed: int
     batch_size: int
     eot: int

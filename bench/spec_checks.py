@@ -26,12 +26,6 @@ def _int(field: str, value: Any, *, minimum: int) -> int:
     return value
 
 
-def _unit(field: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
-        raise SpecError(f"{field}: expected a number in [0, 1], got {value!r}")
-    return float(value)
-
-
 def _name(registry: Any, field: str, value: Any) -> str:
     if not isinstance(value, str):
         raise SpecError(f"{field}: expected a name, got {value!r}")
@@ -47,7 +41,14 @@ def _list(field: str, value: Any) -> list:
     return value
 
 
+def _number(field: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise SpecError(f"{field}: expected a number >= 0, got {value!r}")
+    return float(value)
+
+
 def _check_attack(i: int, entry: Any) -> dict:
+    """Structure here; the attack's own factory (torch-free to import) checks its parameters per ε and backend."""
     field = f"attacks[{i}]"
     if not isinstance(entry, Mapping) or "key" not in entry:
         raise SpecError(f"{field}: expected a table with a 'key', got {entry!r}")
@@ -56,12 +57,7 @@ def _check_attack(i: int, entry: Any) -> dict:
         _name(ATTACKS, f"{field}.key", entry["key"])
     if "eps" in entry:
         eps = entry["eps"] if isinstance(entry["eps"], list) else [entry["eps"]]
-        entry["eps"] = [_unit(f"{field}.eps", e) for e in _list(f"{field}.eps", eps)]
-    if "alpha" in entry:
-        alpha = _unit(f"{field}.alpha", entry["alpha"])
-        for eps in entry.get("eps", []):
-            if alpha >= eps:
-                raise SpecError(f"{field}.alpha: must be smaller than eps, got alpha={alpha} with eps={eps}")
+        entry["eps"] = [_number(f"{field}.eps", e) for e in _list(f"{field}.eps", eps)]
     if "backend" in entry and "backends" in entry:
         raise SpecError(f"{field}: give 'backend' or 'backends', not both")
     backends = entry.pop("backends", [entry.pop("backend")] if "backend" in entry else [None])
@@ -73,6 +69,16 @@ def _check_attack(i: int, entry: Any) -> dict:
         entry["threats"] = [_choice(f"{field}.threats", t, THREATS) for t in _list(f"{field}.threats", entry["threats"])]
     if "targeted" in entry and not isinstance(entry["targeted"], bool):
         raise SpecError(f"{field}.targeted: expected true or false, got {entry['targeted']!r}")
+    if entry["key"] != NO_ATTACK:
+        factory = ATTACKS.get(entry["key"])
+        params = {k: v for k, v in entry.items() if k not in _ENTRY_KEYS["attacks"]}
+        for backend in backends:
+            for eps in entry.get("eps", [None]):
+                try:
+                    factory(**({"backend": backend} if backend else {}), **({"eps": eps} if eps is not None else {}),
+                            **params)
+                except SpecError as err:
+                    raise SpecError(f"{field}: {err}") from None
     return entry
 
 
@@ -129,6 +135,11 @@ def validate(data: Mapping[str, Any], *, profile: str) -> Spec:
     settings = data.get("settings", {})
     if not isinstance(settings, Mapping):
         raise SpecError(f"settings: expected a table, got {settings!r}")
+    if track == "faces":  # the faces track's settings (data sizes, model configs) are checked here, torch-free
+        from bench.tracks.faces_settings import check_settings
+        defenses = [d if isinstance(d, str) else dict(d).get("key") for d in data.get("defenses", ["none"])]
+        check_settings(settings, dataset=str(data.get("dataset")), models=tuple(data.get("models") or ()),
+                       defenses=tuple(defenses))
     resolved = dict(data)
     resolved.update(track=track, threats=list(threats), label_mode=data.get("label_mode", "true"),
                     seed=data.get("seed", 0), batch_size=data.get("batch_size", 100), eot=data.get("eot", 1))
@@ -141,6 +152,7 @@ def validate(data: Mapping[str, Any], *, profile: str) -> Spec:
         threats=threats,
         label_mode=_choice("label_mode", resolved["label_mode"], LABEL_MODES),
         n=_int("n", data.get("n"), minimum=1),
+        n_defended=_int("n_defended", data.get("n_defended", data.get("n")), minimum=1),
         seed=_int("seed", resolved["seed"], minimum=0),
         batch_size=_int("batch_size", resolved["batch_size"], minimum=1),
         eot=_int("eot", resolved["eot"], minimum=1),

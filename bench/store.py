@@ -74,6 +74,14 @@ class Store:
             if record is not None:
                 yield record
 
+    def commits(self) -> dict[str | None, int]:
+        """Git commit → number of valid finished records made by that code version."""
+        counts: dict[str | None, int] = {}
+        for record in self.records():
+            commit = (record.get("git") or {}).get("commit")
+            counts[commit] = counts.get(commit, 0) + 1
+        return counts
+
     def failures(self) -> Iterator[dict[str, Any]]:
         for path in sorted(self.failed_dir.glob("*.json")):
             record = self.load(path)

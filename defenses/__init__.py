@@ -7,4 +7,5 @@ A registered defense is a factory ``build(ctx: DefenseContext, **params) -> Defe
 BUILTIN = {
     "none": "defenses.identity:build",
     "median": "defenses.median:build",
+    "defense-gan": "defenses.defensegan.factory:build",
 }

@@ -94,8 +94,10 @@ def _fit(model: MagNetAutoencoder, x: torch.Tensor, config: AETrainConfig, *, se
          device: torch.device) -> dict[str, float]:
     generator = torch.Generator().manual_seed(seed)
     noisy = (x + config.noise * torch.randn(x.shape, generator=generator)).clamp_(0, 1)
+    # channels_last: oneDNN's 3-channel convolution backward is ~2.5x faster in it on CPU (measured)
+    cl = torch.channels_last
+    model.to(device, memory_format=cl).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    model.to(device).train()
     steps = (len(x) + config.batch_size - 1) // config.batch_size
     loss_value = float("nan")
     with progress(total=config.epochs * steps, desc=f"train MagNet AE {config.arch}", unit="batch") as bar:
@@ -103,7 +105,7 @@ def _fit(model: MagNetAutoencoder, x: torch.Tensor, config: AETrainConfig, *, se
             order = torch.randperm(len(x), generator=generator)
             for start in range(0, len(x), config.batch_size):
                 idx = order[start:start + config.batch_size]
-                out, activity = model.forward_with_activity(noisy[idx].to(device))
+                out, activity = model.forward_with_activity(noisy[idx].to(device).contiguous(memory_format=cl))
                 mse = F.mse_loss(out, x[idx].to(device))
                 loss = mse + config.activity_l2 * activity
                 optimizer.zero_grad(set_to_none=True)
@@ -112,7 +114,7 @@ def _fit(model: MagNetAutoencoder, x: torch.Tensor, config: AETrainConfig, *, se
                 loss_value = float(mse.detach())
                 bar.update(1)
             bar.set_postfix(mse=f"{loss_value:.5f}")
-    model.eval()
+    model.to(memory_format=torch.contiguous_format).eval()
     return {"final_train_mse": loss_value}
 
 
@@ -135,20 +137,18 @@ def load_or_train(config: AETrainConfig, *, train: Any, val: Any, dataset: str, 
                        "dataset": dataset, "data_sha256": train.sha256, "seed": seed, "format": 1})
     path = Path(cache_dir) / "magnet" / f"{dataset}-AE{config.arch}-{key[:16]}.pt"
     meta_path = path.with_suffix(".json")
-    model = MagNetAutoencoder(STRUCTURES[config.arch], channels=int(train.x.shape[1]))
     if path.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if sha256_file(path) == meta.get("sha256"):
+            model = _seeded_model(config.arch, int(train.x.shape[1]), seed=seed)
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             log.info("loaded cached MagNet autoencoder %s (%s)", config.arch, path)
             return _frozen(model, device), {**meta, "source": "cache"}
         log.warning("checkpoint %s does not match its recorded SHA-256; retraining", path)
     x = train.x if config.train_images is None else train.x[:config.train_images]
     started = time.perf_counter()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
-        model = MagNetAutoencoder(STRUCTURES[config.arch], channels=int(train.x.shape[1]))
-        stats = _fit(model, x, config, seed=seed, device=device)
+    model = _seeded_model(config.arch, int(train.x.shape[1]), seed=seed)
+    stats = _fit(model, x, config, seed=seed, device=device)
     stats.update(train_seconds=time.perf_counter() - started,
                  val_mse=reconstruction_mse(model, val.x, device=device))
     buffer = io.BytesIO()
@@ -160,6 +160,13 @@ def load_or_train(config: AETrainConfig, *, train: Any, val: Any, dataset: str, 
     log.info("trained MagNet autoencoder %s on %d images: val MSE %.5f in %.0f s", config.arch, len(x),
              stats["val_mse"], stats["train_seconds"])
     return _frozen(model, device), {**meta, "source": "trained"}
+
+
+def _seeded_model(arch: str, channels: int, *, seed: int) -> MagNetAutoencoder:
+    """A fresh autoencoder initialised from ``seed`` without touching the caller's global RNG state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MagNetAutoencoder(STRUCTURES[arch], channels=channels)
 
 
 def _frozen(model: MagNetAutoencoder, device: torch.device) -> MagNetAutoencoder:

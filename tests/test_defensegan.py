@@ -113,3 +113,14 @@ def test_unrolled_gradient_reaches_x(gen):
 def test_invalid_options(gen, kw, field):
     with pytest.raises(BenchError, match=field):
         DefenseGANPurifier(gen, **kw)
+
+
+def test_perf_benchmark_keys():
+    from defenses.defensegan.nets import Generator
+    from defenses.defensegan.perf import run_purify_benchmark
+
+    torch.manual_seed(0)
+    out = run_purify_benchmark(Generator(), torch.rand(2, 1, 28, 28), L=1, R=2, reference_images=1, ceiling_n=128)
+    for key in ("reference_images_per_s", "batched_images_per_s", "raw_images_per_s", "batched_gflops",
+                "ceiling_gflops", "raw_over_batched", "batched_over_reference", "batched_over_ceiling"):
+        assert out[key] > 0

@@ -78,7 +78,7 @@ def test_cli_errors_exit_2_without_traceback(tmp_path):
     bad = write_tiny_spec(tmp_path, "key='x'\ndataset='mnist'\nmodels=['A']\nn=5\nattacks=[{key='fgsm', eps=2}]\n")
     out = subprocess.run([sys.executable, "-m", "bench", "run", str(bad)], capture_output=True, text=True)
     assert out.returncode == 2
-    assert "attacks[0].eps: expected a number in [0, 1], got 2" in out.stderr and "Traceback" not in out.stderr
+    assert "attacks[0]: fgsm: eps must be in [0, 1], got eps=2" in out.stderr and "Traceback" not in out.stderr
     out = subprocess.run([sys.executable, "-m", "bench", "report", str(tmp_path / "missing")], capture_output=True,
                          text=True)
     assert out.returncode == 2 and "no such folder" in out.stderr

@@ -24,9 +24,11 @@ def test_profile_overrides_and_base_inheritance():
 
 @pytest.mark.parametrize("change, message", [
     ({"attacks": [{"key": "fgms"}]}, r"attacks\[0\]\.key: unknown attack 'fgms'\. Did you mean 'fgsm'\?"),
-    ({"attacks": [{"key": "fgsm", "eps": 1.5}]}, r"attacks\[0\]\.eps: expected a number in \[0, 1\], got 1\.5"),
-    ({"attacks": [{"key": "fgsm", "eps": -0.1}]}, r"eps: expected a number in \[0, 1\], got -0\.1"),
-    ({"attacks": [{"key": "rand-fgsm", "eps": 0.3, "alpha": 0.3}]}, r"alpha: must be smaller than eps"),
+    ({"attacks": [{"key": "fgsm", "eps": 1.5}]}, r"attacks\[0\]: fgsm: eps must be in \[0, 1\], got eps=1\.5"),
+    ({"attacks": [{"key": "fgsm", "eps": -0.1}]}, r"attacks\[0\]\.eps: expected a number >= 0, got -0\.1"),
+    ({"attacks": [{"key": "rand-fgsm", "eps": 0.3, "alpha": 0.3}]}, r"attacks\[0\]: rand-fgsm: alpha must be"),
+    ({"attacks": [{"key": "fgsm", "eps": 0.3, "backend": "cleverhans"}]}, r"fgsm: unknown backend 'cleverhans'"),
+    ({"attacks": [{"key": "cw", "preset": "fastest"}]}, r"attacks\[0\]: cw: unknown preset"),
     ({"dataset": "mnits"}, r"dataset: unknown dataset 'mnits'\. Did you mean 'mnist'\?"),
     ({"models": ["Z"]}, r"models: unknown model 'Z'.*Valid choices: A, B"),
     ({"n": 0}, r"n: expected an integer >= 1, got 0"),

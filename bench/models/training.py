@@ -83,6 +83,30 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, device: torc
     return correct / max(1, len(x))
 
 
+def _read_sidecar(path: Path) -> dict | None:
+    """The JSON sidecar of a checkpoint, or None when it is unreadable (then the checkpoint is retrained)."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        log.warning("checkpoint sidecar %s is unreadable (%s); retraining", path, err)
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _load_checked(model: nn.Module, path: Path, *, arch: str, meta: dict) -> None:
+    """Load a verified checkpoint; one made for another architecture is an error, never a partial load."""
+    from bench.errors import BenchError
+
+    advice = "delete it (and its .json) to retrain"
+    if meta.get("arch") != arch:
+        raise BenchError(f"checkpoint {path}: made for architecture {meta.get('arch')!r}, expected {arch!r}; {advice}")
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except RuntimeError as err:  # missing/unexpected keys or size mismatch
+        first = str(err).strip().splitlines()[0]
+        raise BenchError(f"checkpoint {path}: does not fit architecture {arch!r} ({first}); {advice}") from None
+
+
 def train_classifier(arch: str, dataset: str, *, config: TrainConfig, seed: int, device: torch.device,
                      factory: Callable[..., nn.Module], transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
                      transform_key: str | None = None, progress_bar: bool = True) -> nn.Module:
@@ -104,11 +128,11 @@ def train_classifier(arch: str, dataset: str, *, config: TrainConfig, seed: int,
     model = factory(dropout=config.dropout)
     meta_path = path.with_suffix(".json")
     if path.exists() and meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        if sha256_file(path) == meta.get("sha256"):
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        meta = _read_sidecar(meta_path)
+        if meta is not None and sha256_file(path) == meta.get("sha256"):
+            _load_checked(model, path, arch=arch, meta=meta)
             log.info("loaded cached classifier %s (%s)", arch, path)
-            model.bench_meta = meta
+            model.bench_meta, model.bench_checkpoint = meta, path
             _MEMO[key] = model.to(device).eval()
             return _MEMO[key]
         log.warning("checkpoint %s does not match its recorded SHA-256; retraining", path)
@@ -127,7 +151,7 @@ def train_classifier(arch: str, dataset: str, *, config: TrainConfig, seed: int,
     meta = {"sha256": sha256_file(path), "arch": arch, "dataset": dataset, "config": asdict(config), "seed": seed,
             "transform": transform_key, "data_sha256": train.sha256, **stats}
     atomic_write_text(meta_path, json.dumps(meta, indent=2))
-    model.bench_meta = meta
+    model.bench_meta, model.bench_checkpoint = meta, path
     log.info("trained classifier %s on %s: val accuracy %.4f in %.0f s", arch, dataset, stats["val_accuracy"],
              stats["train_seconds"])
     _MEMO[key] = model.eval()

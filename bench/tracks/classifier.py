@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from bench.cells import NONE, Cell
-from bench.invariants import enforce, norms
+from bench.errors import BenchError, DataError
+from bench.invariants import TOLERANCE, enforce, norms
 from bench.metrics import attack_success_rate, proportion
 from bench.models.training import TrainConfig, train_classifier
 from bench.progress import progress
@@ -48,10 +49,27 @@ def build_defense(cell: Cell, device: torch.device) -> DefenseParts:
     return parts
 
 
-def _defended_pass(parts: DefenseParts, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def check_unit_range(x: torch.Tensor, *, who: str) -> None:
+    """Inputs reaching a model must lie in [0, 1] (the model contract): an error with advice, never a clamp."""
+    low, high = float(x.min()), float(x.max())
+    if low < -TOLERANCE or high > 1 + TOLERANCE:
+        raise DataError(f"{who}: values outside [0, 1] (min {low:.4g}, max {high:.4g}) would reach the model; "
+                        "models take NCHW floats in [0, 1] with any normalisation inside the model")
+
+
+def check_logits(logits: torch.Tensor, n: int, *, who: str) -> None:
+    """A classifier must return logits of shape (N, num_classes)."""
+    if logits.dim() != 2 or logits.shape[0] != n or logits.shape[1] < 2:
+        raise BenchError(f"{who}: output shape {tuple(logits.shape)}, expected ({n}, num_classes) logits")
+
+
+def _defended_pass(parts: DefenseParts, x: torch.Tensor, *, who: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     with torch.no_grad():
         purified, diagnostics = parts.purifier.purify(x)
-        return parts.classifier(purified).argmax(1), diagnostics
+        check_unit_range(purified, who=f"{who}: purified images")
+        logits = parts.classifier(purified)
+        check_logits(logits, len(x), who=who)
+        return logits.argmax(1), diagnostics
 
 
 def _gradient_stats(surface: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
@@ -71,6 +89,8 @@ def run_cell(cell: Cell, device: torch.device) -> tuple[dict, dict, dict]:
         from bench.errors import SpecError
         raise SpecError(f"n: {cell.n} exceeds the {len(test.y)} test images of {cell.dataset}")
     x_all, y_all = test.x[:cell.n], test.y[:cell.n]
+    check_unit_range(x_all, who=f"dataset {cell.dataset!r} test images")
+    who = f"model {cell.model!r} with defense {cell.defense!r}"
     parts = build_defense(cell, device)
     attack = None if cell.attack == NONE else ATTACKS.get(cell.attack)(
         **({"backend": cell.backend} if cell.backend else {}), **({"eps": cell.eps} if cell.eps is not None else {}),
@@ -82,14 +102,14 @@ def run_cell(cell: Cell, device: torch.device) -> tuple[dict, dict, dict]:
         for start in range(0, cell.n, cell.batch_size):
             x = x_all[start:start + cell.batch_size].to(device)
             y = y_all[start:start + cell.batch_size].to(device)
-            clean_pred, clean_diag = _defended_pass(parts, x)
+            clean_pred, clean_diag = _defended_pass(parts, x, who=who)
             x_adv, adv_pred, adv_diag = x, clean_pred, clean_diag
             if attack is not None:
                 with torch.no_grad():
                     labels = y if cell.label_mode == "true" else surface(x).argmax(1)
                 grad_stats.append(_gradient_stats(surface, x, labels))
                 x_adv = enforce(x, attack(surface, x, labels), norm=attack.norm, eps=attack.eps, who=repr(attack))
-                adv_pred, adv_diag = _defended_pass(parts, x_adv)
+                adv_pred, adv_diag = _defended_pass(parts, x_adv, who=who)
             linf, l2 = norms(x, x_adv)
             for name, values in (("y", y), ("clean_pred", clean_pred), ("adv_pred", adv_pred), ("linf", linf),
                                  ("l2", l2)):

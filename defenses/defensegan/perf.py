@@ -54,7 +54,8 @@ def raw_passes(generator: nn.Module, n_latents: int, L: int) -> float:
 
 
 def run_purify_benchmark(generator: nn.Module, images: torch.Tensor, *, L: int = 200, R: int = 10,
-                         reference_images: int = 2, max_batch: int = 1000, json: bool = False) -> dict[str, Any] | str:
+                         reference_images: int = 2, max_batch: int = 1000, ceiling_n: int = 2048,
+                         json: bool = False) -> dict[str, Any] | str:
     """Time a–d above on ``images`` (N, 1, 28, 28) in [0, 1]; return the figures (a JSON string if ``json``)."""
     generator = generator.eval().requires_grad_(False)
     n = len(images)
@@ -66,7 +67,7 @@ def run_purify_benchmark(generator: nn.Module, images: torch.Tensor, *, L: int =
     purifier.purify(images[:1])  # warm-up (allocator, kernels)
     t_batched = _timed(lambda: purifier.purify(images))
     t_raw = raw_passes(generator, min(n * R, max_batch), L) * max(1.0, n * R / max_batch)
-    ceiling = matmul_gflops()
+    ceiling = matmul_gflops(ceiling_n)
     batched_gflops = n * flop_per_image / t_batched / 1e9
     raw_gflops = n * R * L * 4 * macs / t_raw / 1e9
     out = {

@@ -16,7 +16,8 @@ from torch import nn
 from defenses.defensegan.purifier import DefenseGANPurifier
 
 
-def _project(generator: nn.Module, x: torch.Tensor, *, seed: int, **purifier_kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def _project(generator: nn.Module, x: torch.Tensor, *, seed: int,
+             **purifier_kw: Any) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         rec, diag = DefenseGANPurifier(generator, **purifier_kw).purify(x)

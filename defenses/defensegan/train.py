@@ -138,25 +138,29 @@ def _snapshot_generator(out_dir: Path, config: WGANConfig) -> Generator:
         raise BenchError(f"run {out_dir} is past iteration {config.iters} and has no snapshot there; "
                          f"available: {sorted(list_snapshots(out_dir))}")
     gen = Generator(latent_dim=config.latent_dim, dim=config.dim)
-    gen.load_state_dict({k: v.float() for k, v in torch.load(path, weights_only=True).items()})
+    gen.load_state_dict({k: v.float() for k, v in torch.load(path, map_location="cpu", weights_only=True).items()})
     return gen.eval()
 
 
 def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), out_dir: str | Path,
-                  resume: bool = True, progress: bool = True, meta: dict[str, Any] | None = None) -> Generator:
+                  resume: bool = True, progress: bool = True, meta: dict[str, Any] | None = None,
+                  device: str | torch.device = "cpu") -> Generator:
     """Train (or resume) a WGAN-GP on ``images`` (N, 1, 28, 28) float in [0, 1]; return G in eval mode.
 
     ``out_dir`` holds ``state.pt`` (full state every ``config.checkpoint_every`` iterations and at the
     end) and fp16 generator snapshots; a killed run restarts from its last full checkpoint and then
     follows exactly the same trajectory as an uninterrupted one. ``meta`` is written to ``meta.json``.
+    ``device`` only moves the computation (random numbers are drawn on the CPU); the returned G is on it.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if meta is not None:
         (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-    images = images.to(torch.float32).contiguous()
+    device = torch.device(device)
+    images = images.to(device=device, dtype=torch.float32).contiguous()
     torch.manual_seed(config.seed)  # the initial weights
-    gen, critic = Generator(latent_dim=config.latent_dim, dim=config.dim), Critic(dim=config.dim)
+    gen = Generator(latent_dim=config.latent_dim, dim=config.dim).to(device)
+    critic = Critic(dim=config.dim).to(device)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=config.betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
     rng = torch.Generator().manual_seed(config.seed + 1)
@@ -165,7 +169,7 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
     state_file = out_dir / "state.pt"
     lock = _lock(out_dir)  # noqa: F841 -- held until this function returns
     if resume and state_file.exists():
-        state = torch.load(state_file, weights_only=True)
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
         if int(state["iteration"]) > config.iters:
             return _snapshot_generator(out_dir, config)
         gen.load_state_dict(state["G"])
@@ -194,17 +198,17 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
     t0, it = time.perf_counter(), start
     for it in range(start + 1, config.iters + 1):
         for _ in range(config.critic_iters):
-            real = images[batches.next()]
+            real = images[batches.next().to(device)]
             with torch.no_grad():
-                fake = gen(torch.randn(bs, zdim, generator=rng))
-            alpha = torch.rand(bs, 1, 1, 1, generator=rng)
+                fake = gen(torch.randn(bs, zdim, generator=rng).to(device))
+            alpha = torch.rand(bs, 1, 1, 1, generator=rng).to(device)
             wdist = critic(real).mean() - critic(fake).mean()
             gp = _gradient_penalty(critic, real, fake, alpha)
             loss_d = -wdist + config.gp_lambda * gp
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
-        loss_g = -critic(gen(torch.randn(bs, zdim, generator=rng))).mean()
+        loss_g = -critic(gen(torch.randn(bs, zdim, generator=rng).to(device))).mean()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -212,7 +216,7 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
             raise FloatingPointError(f"non-finite WGAN-GP loss at iteration {it}: D {loss_d}, G {loss_g}")
         every = config.snapshot_every and it % config.snapshot_every == 0
         if it in config.snapshot_at or it == config.iters or every:
-            atomic_save({k: v.half() for k, v in gen.state_dict().items()}, snapshot_path(out_dir, it))
+            atomic_save({k: v.half().cpu() for k, v in gen.state_dict().items()}, snapshot_path(out_dir, it))
         if it % config.checkpoint_every == 0 or it == config.iters:
             checkpoint(it)
         if bar is not None:
@@ -236,7 +240,8 @@ def load_train_images(dataset: str) -> tuple[torch.Tensor, str | None]:
 
 
 def run(dataset: str, images: torch.Tensor, *, config: WGANConfig, resume: bool = True, progress: bool = True,
-        dataset_sha256: str | None = None, command: str | None = None) -> tuple[Generator, Path]:
+        dataset_sha256: str | None = None, command: str | None = None,
+        device: str | torch.device = "cpu") -> tuple[Generator, Path]:
     """Train into the content-keyed cache folder for ``dataset``; return (generator, run folder)."""
     data_sha = tensor_sha256(images)
     key = gan_key(data_sha, config)
@@ -244,7 +249,9 @@ def run(dataset: str, images: torch.Tensor, *, config: WGANConfig, resume: bool 
     meta = {"arch": ARCH, "dataset": dataset, "key": key, "data_tensor_sha256": data_sha,
             "dataset_sha256": dataset_sha256, "num_images": len(images), "config": dataclasses.asdict(config),
             "command": command or " ".join(sys.argv), "torch": torch.__version__}
-    return train_wgan_gp(images, config=config, out_dir=out, resume=resume, progress=progress, meta=meta), out
+    gen = train_wgan_gp(images, config=config, out_dir=out, resume=resume, progress=progress, meta=meta,
+                        device=device)
+    return gen, out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -257,12 +264,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--checkpoint-every", type=int, default=WGANConfig.checkpoint_every)
     p.add_argument("--no-resume", dest="resume", action="store_false")
+    p.add_argument("--device", default="cpu", help="cpu | cuda (random numbers are drawn on the CPU either way)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     images, sha = load_train_images(args.dataset)
     config = WGANConfig(iters=args.iters, seed=args.seed, checkpoint_every=args.checkpoint_every)
-    _, out = run(args.dataset, images, config=config, resume=args.resume, dataset_sha256=sha)
+    command = " ".join(["python -m defenses.defensegan.train", *(sys.argv[1:] if argv is None else argv)])
+    _, out = run(args.dataset, images, config=config, resume=args.resume, dataset_sha256=sha, command=command,
+                 device=args.device)
     log.info("done: %s", out)
 
 
