@@ -9,14 +9,14 @@ TORCH  ?= torch==2.13.0
 PROFILE ?= quick
 EXPERIMENT ?= defensegan-whitebox-mnist
 
-.PHONY: venv data reproduce test test-slow clean
+.PHONY: venv data reproduce test test-slow check-ray clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH)"
 	$(PIP) install -q --no-deps torchattacks==3.5.1
-	$(PIP) install -q -e ".[test]" "$(TORCH)"
+	$(PIP) install -q -e ".[test,ray]" "$(TORCH)"
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -34,5 +34,13 @@ test: data
 test-slow: data
 	$(PY) -m pytest -q -m slow
 
+# The Ray executor gives the local executor's results.csv, byte for byte (docs/ray.md; equal --threads).
+check-ray: data
+	rm -rf results/ci-ray && mkdir -p results/ci-ray
+	$(VENV)/bin/bench -q reproduce $(EXPERIMENT) --profile smoke --out results/ci-ray/local --threads 1 >/dev/null
+	$(VENV)/bin/bench -q reproduce $(EXPERIMENT) --profile smoke --out results/ci-ray/ray --executor ray --workers 2 >/dev/null
+	cmp results/ci-ray/local/$(EXPERIMENT)/smoke/results.csv results/ci-ray/ray/$(EXPERIMENT)/smoke/results.csv
+	@echo "check-ray: identical results.csv from the local and the Ray executor"
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info results/ci-ray

@@ -8,4 +8,6 @@ BUILTIN = {
     "none": "defenses.identity:build",
     "median": "defenses.median:build",
     "defense-gan": "defenses.defensegan.factory:build",
+    "magnet": "defenses.magnet:build",
+    "adv-training": "defenses.adv_training:build",
 }

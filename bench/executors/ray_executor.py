@@ -64,7 +64,7 @@ class RayExecutor:
         self.threads = threads or 1
         self.plugins = tuple(str(Path(p).resolve()) if p.endswith(".py") else p for p in plugins)
         self.max_retries = max_retries
-        self._env = {"env_vars": _worker_env()}
+        self.runtime_env = {"env_vars": _worker_env()}
         self._started = False
         if not ray.is_initialized():
             options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
@@ -98,7 +98,7 @@ class RayExecutor:
         if name not in DEVICES:
             raise BenchError(f"--device: expected one of {', '.join(DEVICES)}, got {name!r}")
         options = {"num_cpus": self.threads, "num_gpus": self._gpus(name), "max_retries": self.max_retries,
-                   "runtime_env": self._env}
+                   "runtime_env": self.runtime_env}
         artifact_fn, cell_fn = self._artifact_fn.options(**options), self._cell_fn.options(**options)
         args = (name, self.threads, self.plugins)
         built: dict[str, Any] = {}

@@ -125,6 +125,7 @@ def train_classifier(arch: str, dataset: str, *, config: TrainConfig, seed: int,
     if key in _MEMO:
         return _MEMO[key]
     path = cache_root() / "models" / dataset / f"{arch}-{key[:16]}.pt"
+    torch.manual_seed(seed)  # the initial weights depend on the seed only, not on whatever ran before
     model = factory(dropout=config.dropout)
     meta_path = path.with_suffix(".json")
     if path.exists() and meta_path.exists():
