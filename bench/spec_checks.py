@@ -138,7 +138,7 @@ def validate(data: Mapping[str, Any], *, profile: str) -> Spec:
     if track == "faces":  # the faces track's settings (data sizes, model configs) are checked here, torch-free
         from bench.tracks.faces_settings import check_settings
         defenses = [d if isinstance(d, str) else dict(d).get("key") for d in data.get("defenses", ["none"])]
-        check_settings(settings, dataset=str(data.get("dataset")), models=tuple(data.get("models") or ()),
+        check_settings(settings, dataset=str(data.get("dataset")), known_models=tuple(MODELS.names()),
                        defenses=tuple(defenses))
     resolved = dict(data)
     resolved.update(track=track, threats=list(threats), label_mode=data.get("label_mode", "true"),

@@ -22,24 +22,37 @@ from bench.tracks.faces_settings import check_settings
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(scope="module")
-def smoke_runs(tmp_path_factory):
-    """Both synthetic face experiments at the smoke profile, in one temporary cache/data/results folder."""
-    root = tmp_path_factory.mktemp("faces")
+FGSM_8 = 0.03137254901960784
+# The fast runs: two models (the pixel floor and a 4-iteration DR-GAN) and three attacks.
+TINY = {"faces-robustness-synth": {"models": ["pixels", "drgan"], "attacks": [
+            {"key": "none"}, {"key": "fgsm", "eps": [FGSM_8]},
+            {"key": "fgsm", "eps": [FGSM_8], "targeted": True}]}}
+
+
+def _runs(root: Path, overrides: dict[str, dict]) -> dict[str, Path]:
+    """Run the synthetic face experiments at the smoke profile in one temporary cache/data/results folder."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("BENCH_CACHE", str(root / "cache"))
         mp.setenv("BENCH_DATA", str(root / "data"))
         mp.setattr(faces_setup, "_MEMO", {})
         out = {}
-        for key in ("faces-pose-synth", "faces-robustness-synth"):
-            summary = run(load_spec(key, profile="smoke"), out=root / "results", device=CPU)
+        for key, over in overrides.items():
+            summary = run(load_spec(key, profile="smoke", overrides=over), out=root / "results", device=CPU)
             assert summary.failed == 0
             out[key] = summary.store.root
-        yield out
+        return out
 
 
-def test_smoke_reports_rebuild_byte_for_byte(smoke_runs, tmp_path):
-    for key, root in smoke_runs.items():
+@pytest.fixture(scope="module")
+def smoke_runs(tmp_path_factory):
+    return _runs(tmp_path_factory.mktemp("faces"), TINY)
+
+
+@pytest.mark.slow
+def test_full_smoke_profiles_run_and_reports_rebuild_byte_for_byte(tmp_path):
+    """Both experiments as specified (4 models, every smoke attack): ~1-3 min on 2 busy cores."""
+    roots = _runs(tmp_path / "runs", {"faces-pose-synth": {}, "faces-robustness-synth": {}})
+    for key, root in roots.items():
         files = write_report(build_report(root), tmp_path / key / "a")
         again = write_report(build_report(root), tmp_path / key / "b")
         for a, b in zip(files, again):
@@ -48,20 +61,30 @@ def test_smoke_reports_rebuild_byte_for_byte(smoke_runs, tmp_path):
         assert {"results.csv", "table.md", "table.tex", "table.csv", "verification.md", "rank1_by_yaw.md",
                 "rank1_vs_yaw.png", "roc.png", "data_contact_sheet.png", "rotations_drgan.png",
                 "rotations_crgan.png"} <= names
-    assert "robustness.md" in {p.name for p in (tmp_path / "faces-robustness-synth" / "a").iterdir()}
+    assert {"robustness.md", "rank1_vs_yaw_attacked.png", "success_vs_eps.png"} <= {
+        p.name for p in (tmp_path / "faces-robustness-synth" / "a").iterdir()}
 
 
-def test_smoke_tidy_has_yaw_rows_for_every_model(smoke_runs):
-    tidy = build_report(smoke_runs["faces-pose-synth"]).tidy
+def test_smoke_report_files_and_yaw_rows(smoke_runs, tmp_path):
+    report = build_report(smoke_runs["faces-robustness-synth"])
+    names = {p.name for p in write_report(report, tmp_path)}
+    assert {"results.csv", "table.md", "table.tex", "table.csv", "verification.md", "robustness.md",
+            "rank1_vs_yaw.png", "rank1_vs_yaw_attacked.png", "success_vs_eps.png", "roc.png",
+            "data_contact_sheet.png", "rotations_drgan.png"} <= names
+    tidy = report.tidy
     assert "yaw" in tidy.columns
-    for model in ("pixels", "softmax-cnn", "drgan", "crgan"):
-        mine = tidy[tidy["model"] == model]
+    for model in ("pixels", "drgan"):
+        mine = tidy[(tidy["model"] == model) & (tidy["attack"] == "none")]
         assert set(mine[mine["metric"] == "rank1"]["yaw"].dropna()) == set(range(0, 91, 15))
         assert set(mine[mine["metric"] == "rank1_signed_yaw"]["yaw"]) == set(YAWS)
         for metric in ("auc", "eer", "tar_at_far_1e-2", "tar_at_far_1e-3"):
             assert len(mine[mine["metric"] == metric]) == 8          # 7 |yaw| groups + all
+        attacked = tidy[(tidy["model"] == model) & (tidy["metric"] == "attack_success_rate")]
+        assert set(attacked["threat"]) == {"dodging", "impersonation"}
+        assert set(attacked["yaw"].dropna()) == {0, 30, 60, 90}      # settings.attack_yaws
     r1 = tidy[tidy["metric"] == "rank1"]
     assert ((r1["ci_low"] <= r1["value"]) & (r1["value"] <= r1["ci_high"])).all()
+    assert "FGSM ε=8/255 impersonation" in report.texts["table.md"]
 
 
 def test_smoke_attacks_respect_budget_and_never_raise_rank1(smoke_runs):
@@ -78,7 +101,8 @@ def test_smoke_attacks_respect_budget_and_never_raise_rank1(smoke_runs):
         assert {abs(y) for y in rows["yaw"]} <= set(r["notes"]["attack_yaws"])
         if cfg["eps"] is not None:
             assert max(rows["linf"]) <= cfg["eps"] + 1e-6
-        same = {p: h for p, h in zip(clean[cfg["model"]]["per_sample"]["probe"], clean[cfg["model"]]["per_sample"]["hit"])}
+        reference = clean[cfg["model"]]["per_sample"]
+        same = dict(zip(reference["probe"], reference["hit"]))
         assert rows["clean_hit"] == [same[p] for p in rows["probe"]]   # same probes, same clean outcome
         if not cfg["targeted"]:
             assert r["metrics"]["rank1"] <= r["metrics"]["clean_rank1"] + 1e-12
@@ -119,7 +143,7 @@ def test_settings_errors_name_the_field():
     with pytest.raises(SpecError, match="settings.attack_yaws"):
         check_settings({"attack_yaws": [-15]}, dataset="synth-faces")
     with pytest.raises(SpecError, match="settings.face_models: unknown key 'dragn'"):
-        check_settings({"face_models": {"dragn": {}}}, dataset="synth-faces", models=("drgan",))
+        check_settings({"face_models": {"dragn": {}}}, dataset="synth-faces", known_models=("drgan",))
     with pytest.raises(SpecError, match="settings.manifest.manifest"):
         check_settings({"manifest": {"size": 64}}, dataset="face-manifest")
 
@@ -160,14 +184,15 @@ def test_manifest_spec_runs_on_a_tiny_manifest(tmp_path, monkeypatch, isolated_c
     monkeypatch.setenv("BENCH_DATA", str(tmp_path / "data"))
     monkeypatch.setattr(faces_setup, "_MEMO", {})
     lines = ["path,subject_id,yaw_deg,illum,split"]
-    for split, ids in (("train", 4), ("test", 3)):
+    for split in ("train", "test"):
         faces = load_synth(split, n_train_ids=4, n_test_ids=3, size=16, n_illums=2, progress=False)
         for i in range(len(faces)):
             path = Path("img") / f"{split}_{i:04d}.png"
             (tmp_path / path).parent.mkdir(exist_ok=True)
             Image.fromarray((faces.x[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(tmp_path / path)
             illum = {0: 7, 1: 1}[int(faces.illum[i])]                # Multi-PIE's neutral flash is 07
-            lines.append(f"{path},{100 * (split == 'test') + int(faces.subject[i])},{int(faces.yaw[i])},{illum},{split}")
+            subject = 100 * (split == "test") + int(faces.subject[i])
+            lines.append(f"{path},{subject},{int(faces.yaw[i])},{illum},{split}")
     (tmp_path / "manifest.csv").write_text("\n".join(lines) + "\n")
     spec = load_spec("faces-pose-multipie", profile="smoke", overrides={
         "models": ["pixels", "drgan"], "n": 2,

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import tempfile
 import time
 from pathlib import Path
 
-log = logging.getLogger(__name__)
 
 
 def grid(*, n: int, model: str) -> dict:

@@ -167,7 +167,8 @@ def figures(tidy: pd.DataFrame, records: list[dict[str, Any]], *, title: str) ->
         if not asr.empty:
             out["success_vs_eps.png"] = success_vs_eps(asr, title=title)
     clean = sorted((r for r in records if r["config"]["attack"] == "none"), key=lambda r: r["config"]["model"])
-    contact = next((r["notes"]["images"]["contact"] for r in clean if r["notes"].get("images", {}).get("contact")), None)
+    sheets = [r["notes"].get("images", {}) for r in clean]
+    contact = next((s["contact"] for s in sheets if s.get("contact")), None)
     if contact:
         out["data_contact_sheet.png"] = image_sheet(contact, title=f"{title}\ntest identities × yaw (illum 0)")
     for r in clean:

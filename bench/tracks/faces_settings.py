@@ -57,9 +57,12 @@ def _table(field: str, value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-def check_settings(settings: Mapping[str, Any], *, dataset: str, models: tuple[str, ...] = (),
+def check_settings(settings: Mapping[str, Any], *, dataset: str, known_models: tuple[str, ...] = (),
                    defenses: tuple[str, ...] = ("none",)) -> FaceSettings:
-    """Validate the faces settings of a spec (or a cell); raises :class:`SpecError` naming the field."""
+    """Validate the faces settings of a spec (or a cell); raises :class:`SpecError` naming the field.
+
+    ``known_models``: the registered model names that ``face_models`` keys must come from (unchecked if empty).
+    """
     _unknown("settings", settings, KEYS)
     bad = [d for d in defenses if d != "none"]
     if bad:
@@ -75,8 +78,8 @@ def check_settings(settings: Mapping[str, Any], *, dataset: str, models: tuple[s
     face_models = _table("settings.face_models", settings.get("face_models", {}))
     for name, config in face_models.items():
         _table(f"settings.face_models.{name}", config)
-    if models:
-        _unknown("settings.face_models", face_models, set(models))
+    if known_models:
+        _unknown("settings.face_models", face_models, set(known_models))
     scale = settings.get("logit_scale", 10.0)
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (math.isfinite(scale) and scale > 0):
         raise SpecError(f"settings.logit_scale: expected a number > 0, got {scale!r}")

@@ -57,7 +57,8 @@ def rank1_table(tidy: pd.DataFrame, paper: list[dict[str, Any]]) -> pd.DataFrame
     """Long rank-1 table by |yaw| group (clean and under each attack), plus paper-only rows (models not run)."""
     r1 = tidy[tidy["metric"] == "rank1"].copy()
     if r1.empty:
-        return pd.DataFrame(columns=["attack", "model", "column", "ours", "ci_low", "ci_high", "paper", "mark", "delta"])
+        return pd.DataFrame(columns=["attack", "model", "column", "ours", "ci_low", "ci_high", "paper", "mark",
+                                     "delta"])
     r1["label"] = _label_frame(r1)
     rows = [{"attack": r["label"], "model": r["model"], "column": _yaw_column(r["yaw"]), "ours": r["value"],
              "ci_low": r["ci_low"], "ci_high": r["ci_high"], "paper": r["paper_value"],
@@ -126,7 +127,12 @@ def markdown(table: pd.DataFrame, *, title: str, notes: str = "") -> str:
 def latex(table: pd.DataFrame, *, title: str) -> str:
     """``table.tex``: a booktabs tabular with the content of ``table.md``."""
     header, body = _grid(table, latex=True)
-    esc = lambda s: s.replace("&", "\\&").replace("%", "\\%").replace("_", "\\_").replace("ε", "$\\epsilon$").replace("±", "$\\pm$").replace("°", "$^\\circ$")  # noqa: E731
+    def esc(text: str) -> str:
+        for old, new in (("&", "\\&"), ("%", "\\%"), ("_", "\\_"), ("ε", "$\\epsilon$"), ("±", "$\\pm$"),
+                         ("°", "$^\\circ$")):
+            text = text.replace(old, new)
+        return text
+
     lines = [f"% {title}", "\\begin{tabular}{ll" + "l" * (len(header) - 2) + "}", "\\toprule",
              " & ".join(esc(h) for h in header) + " \\\\", "\\midrule"]
     lines += [" & ".join(esc(c) if "$" not in c else c.replace("±", "$\\pm$") for c in row) + " \\\\"
@@ -165,7 +171,8 @@ def signed_yaw_markdown(tidy: pd.DataFrame, *, title: str) -> str:
 
 def verification_markdown(tidy: pd.DataFrame, records: list[dict[str, Any]], *, title: str) -> str:
     """``verification.md``: AUC, EER, TAR@FAR per |yaw| group (gallery vs probes), clean features."""
-    names = {"auc": "ROC AUC", "eer": "EER", "tar_at_far_1e-2": "TAR @ FAR = 1e-2", "tar_at_far_1e-3": "TAR @ FAR = 1e-3"}
+    names = {"auc": "ROC AUC", "eer": "EER", "tar_at_far_1e-2": "TAR @ FAR = 1e-2",
+             "tar_at_far_1e-3": "TAR @ FAR = 1e-3"}
     lines = [f"## {title}", "", "Verification, gallery image vs probe: genuine = same identity, impostor = every "
              "other enrolled identity; scores = cosine of L2-normalised features.", ""]
     clean = tidy[tidy["attack"] == "none"]
@@ -177,8 +184,9 @@ def verification_markdown(tidy: pd.DataFrame, records: list[dict[str, Any]], *, 
         lines += _md(*_pivot(part, lambda r: "–" if math.isnan(r["value"]) else f"{r['value']:.3f}", ["model"]))
         lines.append("")
     pairs = next((r["metrics"]["verification"] for r in records if r["config"]["attack"] == "none"), {})
-    lines.append("Pairs per column (genuine / impostor): " + ", ".join(
-        f"{_yaw_column(None if k == 'all' else int(k))} {v['n_genuine']}/{v['n_impostor']}" for k, v in pairs.items()) + ".")
+    counts = [f"{_yaw_column(None if k == 'all' else int(k))} {v['n_genuine']}/{v['n_impostor']}"
+              for k, v in pairs.items()]
+    lines.append("Pairs per column (genuine / impostor): " + ", ".join(counts) + ".")
     if clean[clean["metric"].isin(list(names))]["value"].isna().any():
         lines += ["", "– : not measured; TAR at a FAR needs at least 1/FAR impostor pairs "
                   "(bench.faces.metrics.verification), see the pair counts."]
@@ -194,13 +202,17 @@ def robustness_markdown(tidy: pd.DataFrame, *, title: str) -> str:
              "turned into misses (among probes hit clean); impersonation: top-1 = the target identity (among probes "
              "whose clean top-1 was not the target).", ""]
     asr = attacked[attacked["metric"] == "attack_success_rate"]
-    fmt = lambda r: _pct(r["value"]) + ("" if math.isnan(r["ci_low"]) else f" [{_pct(r['ci_low'], 0)}, {_pct(r['ci_high'], 0)}]")  # noqa: E731
+    def fmt(r: pd.Series) -> str:
+        ci = "" if math.isnan(r["ci_low"]) else f" [{_pct(r['ci_low'], 0)}, {_pct(r['ci_high'], 0)}]"
+        return _pct(r["value"]) + ci
+
     for label, part in asr.groupby("attack row", sort=True):
         lines += [f"### {label}", ""]
         lines += _md(*_pivot(part, fmt, ["model", "ε"]))
         lines.append("")
     lines += ["### Verification accept rate at the clean threshold (FAR 1e-2 on clean pairs), all attacked probes", "",
-              "Dodging: genuine pairs accepted (clean → attacked); impersonation: pairs with the target accepted.", ""]
+              "Dodging: genuine pairs accepted (clean → attacked); impersonation: pairs with the target "
+              "accepted.", ""]
     body = []
     overall = attacked[attacked["yaw"].isna()]
     for (label, model, eps), part in overall.groupby(["attack row", "model", "ε"], sort=True):

@@ -83,3 +83,46 @@ def run_purify_benchmark(generator: nn.Module, images: torch.Tensor, *, L: int =
         "batched_over_ceiling": batched_gflops / ceiling,
     }
     return jsonlib.dumps(out, indent=2) if json else out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``bench perf purify``: the four timings above on test images, printed (and as one JSON line)."""
+    import argparse
+
+    from bench import data
+    from defenses.defensegan.artifacts import load_artifact
+    from defenses.defensegan.nets import Generator
+
+    parser = argparse.ArgumentParser(prog="bench perf purify", description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist", help="mnist | fashion-mnist (default mnist)")
+    parser.add_argument("--images", type=int, default=20, help="test images for b and c (default 20)")
+    parser.add_argument("--reference-images", type=int, default=2, help="images for the slow loop a (default 2)")
+    parser.add_argument("--L", type=int, default=200, help="gradient steps per restart (default 200)")
+    parser.add_argument("--R", type=int, default=10, help="random restarts (default 10)")
+    parser.add_argument("--max-batch", type=int, default=1000, help="latents per chunk (default 1000)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line")
+    args = parser.parse_args(argv)
+    from bench.errors import BenchError
+    for name in ("images", "reference_images", "L", "R", "max_batch"):
+        if getattr(args, name) < 1:
+            raise BenchError(f"--{name.replace('_', '-')}: expected an integer >= 1, got {getattr(args, name)}")
+    try:
+        generator, provenance = load_artifact(args.dataset)
+        source = f"shipped generator ({provenance.get('iterations')} iterations)"
+    except BenchError:
+        torch.manual_seed(0)
+        generator, source = Generator(), "untrained generator (same architecture and cost)"
+    images = data.load(args.dataset, "test").x[:args.images]
+    result = run_purify_benchmark(generator, images, L=args.L, R=args.R, reference_images=args.reference_images,
+                                  max_batch=args.max_batch)
+    assert isinstance(result, dict)
+    print(f"{source}; L={args.L}, R={args.R}, {result['images']} images, {result['threads']} threads")
+    print(f"a reference loop  {result['reference_images_per_s']:9.4f} images/s")
+    print(f"b batched         {result['batched_images_per_s']:9.4f} images/s  {result['batched_gflops']:7.1f} GFLOP/s")
+    print(f"c raw L x R passes {result['raw_images_per_s']:8.4f} images/s  {result['raw_gflops']:7.1f} GFLOP/s")
+    print(f"d fp32 matmul                        {result['ceiling_gflops']:7.1f} GFLOP/s")
+    print(f"b/a = {result['batched_over_reference']:.1f}x   c/b (time b / time c) = {result['raw_over_batched']:.2f}"
+          f"   b/d = {result['batched_over_ceiling']:.0%}")
+    if args.json:
+        print(jsonlib.dumps(result, sort_keys=True))
+    return 0
