@@ -116,9 +116,16 @@ def train_classifier(arch: str, dataset: str, *, config: TrainConfig, seed: int,
     Defense-GAN reconstructions); it must come with a ``transform_key`` identifying it for the cache.
     """
     from bench import data
+    from bench.models.pretrained import Pretrained
 
     if (transform is None) != (transform_key is None):
         raise ValueError("transform and transform_key go together")
+    if isinstance(factory, Pretrained):
+        if transform is not None or config.adv_eps:
+            from bench.errors import BenchError
+            raise BenchError(f"model {arch!r} is pretrained (a registered checkpoint): a defense that retrains the "
+                             "classifier (adversarial training, Defense-GAN-Rec) needs a trainable model")
+        return factory.load(device, who=repr(arch))
     train = data.load(dataset, "train")
     key = content_key({"arch": arch, "dataset": dataset, "data_sha256": train.sha256, "config": asdict(config),
                        "seed": seed, "transform": transform_key, "format": 1})
