@@ -55,3 +55,15 @@ def test_bench_list_imports_no_torch():
     code = "import sys; from bench.cli import main; main(['-q', 'list', 'attacks']); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().endswith("False")
+
+
+def test_entry_point_plugins_are_discovered(tmp_path, monkeypatch):
+    dist = tmp_path / "bench_fake_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: bench-fake-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[bench.defenses]\nfake-median = defenses.median:build\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("defenses")
+    assert "fake-median" in reg.names() and reg.target("fake-median") == "defenses.median:build"
+    from defenses.median import build
+    assert reg.get("fake-median") is build
