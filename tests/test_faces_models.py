@@ -113,6 +113,14 @@ def test_crgan_encoder_splits_view_and_identity(tmp_path):
     assert model.generator(x, 30).shape == x.shape
 
 
+@pytest.mark.parametrize("same_illum", [True, False])
+def test_crgan_partner_illumination_option_is_recorded(same_illum, tmp_path):
+    model = build("crgan", tmp_path, partner_same_illum=same_illum)
+    partner = [d for d in model.info["deviations"] if d.startswith("partner view")]
+    assert len(partner) == 1 and ("any illumination" in partner[0]) is (not same_illum)
+    assert model.info["config"]["partner_same_illum"] is same_illum
+
+
 def test_pair_sampler_partners_share_subject_and_illum():
     ts = tiny_set(ids=3, illums=2)
     idx, partner = tr.PairSampler(ts.subject, ts.illum, generator=torch.Generator().manual_seed(0)).sample(200)
@@ -161,3 +169,11 @@ def test_features_beat_pixels_at_large_yaw_on_synth_faces(key, tmp_path):
     model = import_target(BUILTIN[key])(train, config=config, cache_dir=tmp_path / "ckpt", seed=0, progress=False)
     floor = score(build("pixels", tmp_path, trainset=train))
     assert score(model) > floor + 0.1
+
+
+def test_pair_sampler_any_illumination_option():
+    ts = tiny_set(ids=3, illums=2)
+    sampler = tr.PairSampler(ts.subject, ts.illum, generator=torch.Generator().manual_seed(0), match_illum=False)
+    idx, partner = sampler.sample(200)
+    assert torch.equal(ts.subject[idx], ts.subject[partner])
+    assert (ts.illum[idx] != ts.illum[partner]).any()

@@ -207,3 +207,13 @@ def test_manifest_spec_runs_on_a_tiny_manifest(tmp_path, monkeypatch, isolated_c
     assert signed.paper_status == "secondary"
     assert "tp-gan (paper)" in report.texts["table.md"] and "†" in report.texts["table.md"]
     assert math.isnan(drgan15.ci_low) is False
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+def test_spec_model_configs_match_the_models_defaults(profile):
+    """bases/faces.toml copies bench/faces/models/*.CONFIGS so records name what was trained; keep them in sync."""
+    from bench.faces.models import profile_config
+
+    spec = load_spec("faces-pose-synth", profile=profile)
+    for model in spec.models:
+        assert spec.settings["face_models"][model] == profile_config(model, profile), model

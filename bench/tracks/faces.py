@@ -13,6 +13,14 @@ yaw bin) → the trained face model's L2-normalised features → cosine scores (
   recomputed with the harness's own forward pass. The verification threshold is fixed at
   ``settings.threshold_far`` on the clean impostor scores of *all* probes of this model, so it is identical
   in every cell of the model and the cell stays a pure function of its config.
+
+Per-probe rows (``per_sample``): ``probe`` (index in the test set), ``subject``, ``yaw``, ``illum``; clean cells
+add ``pred`` (top-1 gallery identity), ``hit``, ``genuine`` (score with the own gallery image) and
+``max_impostor``; attack cells add ``clean_pred``/``adv_pred``, ``clean_hit``/``adv_hit``,
+``clean_genuine``/``adv_genuine``, ``adv_max_impostor``, ``linf``/``l2`` (perturbation norms) and, for
+impersonation, ``target``, ``clean_target_score``/``adv_target_score``. Clean records also keep, in
+``notes["images"]``, the data contact sheet and (models with a generator) the rotation sheet as PNG text, so
+that the report, a pure function of the records, can draw them.
 """
 from __future__ import annotations
 
@@ -84,8 +92,8 @@ def _attacked(cell: Cell, ctx: dict[str, Any], head: GalleryHead, fs: Any) -> tu
     test, probes, own = ctx["test"], ctx["probes"][keep], ctx["own"][keep]
     target = _targets(own, probes, head.num_classes) if cell.targeted else None
     ids = head.gallery_ids.cpu()
-    out: dict[str, list] = {k: [] for k in ("adv_pred", "adv_hit", "adv_genuine", "adv_target_score",
-                                            "adv_max_impostor", "linf", "l2")}
+    out: dict[str, list] = {k: [] for k in ("adv_pred", "adv_hit", "adv_genuine", "adv_max_impostor", "linf", "l2",
+                                            *(("adv_target_score",) if cell.targeted else ()))}
     device = head.templates.device
     with progress(total=len(probes), desc=cell_label(cell), unit="img") as bar:
         for start in range(0, len(probes), cell.batch_size):
@@ -103,7 +111,8 @@ def _attacked(cell: Cell, ctx: dict[str, Any], head: GalleryHead, fs: Any) -> tu
             out["adv_pred"] += ids[s.argmax(1)].tolist()
             out["adv_hit"] += rank1_hits(s, ids[y.cpu()], ids).tolist()
             out["adv_genuine"] += s[ar, y.cpu()].tolist()
-            out["adv_target_score"] += (s[ar, t.cpu()] if t is not None else torch.full((len(y),), math.nan)).tolist()
+            if t is not None:
+                out["adv_target_score"] += s[ar, t.cpu()].tolist()
             out["adv_max_impostor"] += other.max(1).values.tolist()
             out["linf"] += linf.cpu().tolist()
             out["l2"] += l2.cpu().tolist()
@@ -111,10 +120,11 @@ def _attacked(cell: Cell, ctx: dict[str, Any], head: GalleryHead, fs: Any) -> tu
     k = keep.numpy()
     rows = {name: [v for v, kk in zip(values, k) if kk] for name, values in ctx["rows"].items()}
     rows.update(clean_pred=ctx["pred_subject"][keep].tolist(), clean_hit=ctx["hits"][k].tolist(),
-                clean_genuine=ctx["genuine"][keep].tolist(),
-                target=(ids[target].tolist() if target is not None else [-1] * len(probes)),
-                clean_target_score=(ctx["scores"][keep][torch.arange(len(probes)), target].tolist()
-                                    if target is not None else [math.nan] * len(probes)), **out)
+                clean_genuine=ctx["genuine"][keep].tolist())
+    if target is not None:     # impersonation: the target identity and its clean score
+        rows.update(target=ids[target].tolist(),
+                    clean_target_score=ctx["scores"][keep][torch.arange(len(probes)), target].tolist())
+    rows.update(out)
     metrics = summarize(rows, threshold=ctx["threshold"], targeted=cell.targeted)
     notes = {"attack": repr(attack), "norm": attack.norm, "attack_params": dict(attack.params),
              "goal": "impersonation" if cell.targeted else "dodging", "attack_yaws": list(fs.attack_yaws),

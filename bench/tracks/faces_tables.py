@@ -74,6 +74,8 @@ def rank1_table(tidy: pd.DataFrame, paper: list[dict[str, Any]]) -> pd.DataFrame
     table["column"] = pd.Categorical(table["column"], categories=_COLUMNS, ordered=True)
     labels = sorted(set(table["attack"]), key=lambda a: (a != ATTACK_NAMES["none"], a))
     table["attack"] = pd.Categorical(table["attack"], categories=labels, ordered=True)
+    models = sorted(set(table["model"]), key=lambda m: (m.endswith("(paper)"), m))   # paper-only rows last
+    table["model"] = pd.Categorical(table["model"], categories=models, ordered=True)
     return table.sort_values(["attack", "model", "column"]).reset_index(drop=True)
 
 

@@ -104,11 +104,14 @@ def freeze(module: nn.Module) -> nn.Module:
 
 class PairSampler:
     """Random mini-batches of (index, partner index): the partner has the same subject and illumination
-    (falling back to the same subject) at a uniformly chosen available pose; it may be the sample itself.
+    (falling back to the same subject; any illumination when ``match_illum=False``), chosen uniformly among
+    those images; it may be the sample itself.
     """
 
-    def __init__(self, subject: Tensor, illum: Tensor, *, generator: torch.Generator) -> None:
+    def __init__(self, subject: Tensor, illum: Tensor, *, generator: torch.Generator, match_illum: bool = True) -> None:
         self.n = int(subject.shape[0])
+        if not match_illum:   # partners from any illumination of the subject
+            illum = torch.zeros_like(illum)
         self.generator = generator
         groups: dict[tuple[int, int], list[int]] = {}
         for i, (s, il) in enumerate(zip(subject.tolist(), illum.tolist())):
