@@ -76,6 +76,8 @@ def expand(spec: Spec) -> list[Cell]:
                         backend=backend, eps=eps, threat=threat, targeted=bool(attack.get("targeted", False)),
                         n=spec.n if defense["key"] == NONE else min(spec.n, spec.n_defended), spec_seed=spec.seed, label_mode=spec.label_mode, batch_size=spec.batch_size,
                         eot=spec.eot if threat == "bpda" else 1, defense_params=dict(defense["params"]),
-                        attack_params=params, train=dict(spec.train), settings=dict(spec.settings))
+                        attack_params=params, train=dict(spec.train),
+                        # a classifier-track cell without a defense uses no settings: keep its key independent of them
+                        settings={} if spec.track == "classifier" and defense["key"] == NONE else dict(spec.settings))
             cells.append(Cell(seed=_derive_seed(spec.seed, base), **base))
     return cells

@@ -113,8 +113,10 @@ class DefenseParts:
 class DefenseContext:
     """What a defense factory may use; built by the harness for one cell.
 
-    ``train_classifier(transform)`` trains (or loads from the content-keyed cache) a classifier of the
-    cell's architecture on ``transform(train_images)`` — Defense-GAN-Rec and adversarial training use it.
+    ``train_classifier(*, transform=None, transform_key=None, adv_eps=0.0, train_images=None)`` trains (or
+    loads from the content-keyed cache) a classifier of the cell's architecture on ``transform(x)``, x the
+    first ``train_images`` training images (default: the cell's train config) — Defense-GAN-Rec and
+    adversarial training use it.
     """
 
     dataset: str

@@ -77,6 +77,8 @@ def build_report(root: Path) -> Report:
     curve = plots.accuracy_vs_eps(tidy, title=title)
     if curve is not None:
         report.figures["accuracy_vs_eps.png"] = curve
+    if any(r["config"]["defense"] == "defense-gan" for r in records):  # detection ROC, generator quality, sweep
+        import_target("bench.report.defensegan:extend_report")(report, records, spec)
     return report
 
 

@@ -17,6 +17,11 @@ ATTACK_NAMES = {"none": "No attack", "fgsm": "FGSM", "rand-fgsm": "RAND+FGSM", "
                 "pgd-l2": "PGD-L2"}
 
 _ORDER = {name: i for i, name in enumerate(ATTACK_NAMES.values())}
+_THREAT_ORDER = {"none": 0, "oblivious": 1, "unrolled": 2, "bpda": 3}  # a defense's columns, left to right
+THREATS_NOTE = ("Threat settings: a column named by its defense alone is *oblivious* (the attack saw the defense's "
+                "classifier, not its purifier; for a defense without a purifier, such as Adv. Tr., that is the full "
+                "white-box); *(unrolled)*: gradients through the purifier's own computation; *(bpda)*: forward "
+                "through the purifier, identity backward; *(no attack)*: clean images through the defense.")
 
 
 def _row_label(row: pd.Series, multi_backend: bool) -> str:
@@ -54,7 +59,8 @@ def paper_table(frame: pd.DataFrame) -> pd.DataFrame:
                          "mark": _MARK.get(r["paper_status"], "")})
     table = pd.DataFrame(rows)
     table["delta"] = table["ours"] - table["paper"]
-    order = ["No Attack", "No Defense", *sorted(set(table["column"]) - {"No Attack", "No Defense"})]
+    rank = {c: (d, _THREAT_ORDER.get(t, 9)) for c, d, t in zip(acc["column"], acc["defense"], acc["threat"])}
+    order = ["No Attack", "No Defense", *sorted(set(table["column"]) - {"No Attack", "No Defense"}, key=rank.get)]
     table["column"] = pd.Categorical(table["column"], categories=order, ordered=True)
     labels = sorted(dict.fromkeys(table["attack"]), key=lambda a: (_ORDER.get(a.split(" ")[0], 99), a))
     table["attack"] = pd.Categorical(table["attack"], categories=labels, ordered=True)
@@ -104,7 +110,8 @@ def markdown(table: pd.DataFrame, *, title: str) -> str:
     lines = [f"## {title}", "", "Accuracy: ours [95 % Wilson CI] / paper (Δ = ours − paper).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
-    return "\n".join([*lines, "", FOOTNOTE, ""])
+    legend = [THREATS_NOTE, ""] if set(header[2:]) - {"No Attack", "No Defense"} else []
+    return "\n".join([*lines, "", *legend, FOOTNOTE, ""])
 
 
 def latex(table: pd.DataFrame, *, title: str) -> str:

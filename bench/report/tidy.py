@@ -47,7 +47,7 @@ def classifier_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
 def _where(record: dict[str, Any]) -> dict[str, Any]:
     cfg = record["config"]
     return {"experiment": cfg["experiment"], "dataset": cfg["dataset"], "model": cfg["model"],
-            "defense": cfg["defense_label"], "attack": cfg["attack"], "backend": cfg["backend"] or "",
+            "defense": cfg["defense_label"], "attack": cfg["attack"], "backend": cfg["backend"] or record.get("notes", {}).get("backend", ""),
             "threat": cfg["threat"], "norm": record.get("notes", {}).get("norm", ""), "eps": cfg["eps"],
             "record": record["key"]}
 

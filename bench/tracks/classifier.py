@@ -21,15 +21,18 @@ from bench.models.training import TrainConfig, train_classifier
 from bench.progress import progress
 from bench.registry import ATTACKS, DEFENSES, MODELS
 from bench.tracks.surfaces import attack_surface
-from defenses.base import DefenseContext, DefenseParts
+from defenses.base import DefenseContext, DefenseParts, Identity
 
 log = logging.getLogger(__name__)
+SHEET = 16  # no-attack cells with a purifier store their first SHEET inputs and purified images (notes["samples"])
 
 
 def _classifier(cell: Cell, device: torch.device, *, transform: Any = None, transform_key: str | None = None,
-                adv_eps: float = 0.0) -> torch.nn.Module:
-    """The cell's classifier; defenses pass a training-image ``transform`` (Rec) or ``adv_eps`` (adv. training)."""
-    return train_classifier(cell.model, cell.dataset, config=TrainConfig(**cell.train, adv_eps=adv_eps),
+                adv_eps: float = 0.0, train_images: int | None = None) -> torch.nn.Module:
+    """The cell's classifier; defenses pass a training-image ``transform`` (Rec) or ``adv_eps`` (adv. training),
+    and may train on the first ``train_images`` images instead of the cell's ``train.train_images``."""
+    train = {**cell.train, **({"train_images": train_images} if train_images is not None else {})}
+    return train_classifier(cell.model, cell.dataset, config=TrainConfig(**train, adv_eps=adv_eps),
                             seed=cell.spec_seed, device=device, factory=MODELS.get(cell.model),
                             transform=transform, transform_key=transform_key)
 
@@ -63,13 +66,22 @@ def check_logits(logits: torch.Tensor, n: int, *, who: str) -> None:
         raise BenchError(f"{who}: output shape {tuple(logits.shape)}, expected ({n}, num_classes) logits")
 
 
-def _defended_pass(parts: DefenseParts, x: torch.Tensor, *, who: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _defended_pass(parts: DefenseParts, x: torch.Tensor, *,
+                   who: str) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
     with torch.no_grad():
         purified, diagnostics = parts.purifier.purify(x)
         check_unit_range(purified, who=f"{who}: purified images")
         logits = parts.classifier(purified)
         check_logits(logits, len(x), who=who)
-        return logits.argmax(1), diagnostics
+        return logits.argmax(1), diagnostics, purified
+
+
+def image_sheet(x: torch.Tensor) -> dict[str, Any]:
+    """Images (N, C, H, W) in [0, 1] as a small JSON value: shape and base64 of the uint8-quantised pixels."""
+    import base64
+
+    pixels = (x.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).contiguous().numpy()
+    return {"shape": list(pixels.shape), "uint8_base64": base64.b64encode(pixels.tobytes()).decode("ascii")}
 
 
 def _gradient_stats(surface: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
@@ -98,18 +110,21 @@ def run_cell(cell: Cell, device: torch.device) -> tuple[dict, dict, dict]:
     surface = attack_surface(parts, cell.threat, eot=cell.eot)
     rows: dict[str, list] = {k: [] for k in ("y", "clean_pred", "adv_pred", "linf", "l2")}
     grad_stats: list[dict[str, float]] = []
+    samples: dict[str, Any] = {}
     with progress(total=cell.n, desc=cell.label, unit="img") as bar:
         for start in range(0, cell.n, cell.batch_size):
             x = x_all[start:start + cell.batch_size].to(device)
             y = y_all[start:start + cell.batch_size].to(device)
-            clean_pred, clean_diag = _defended_pass(parts, x, who=who)
+            clean_pred, clean_diag, purified = _defended_pass(parts, x, who=who)
+            if start == 0 and attack is None and not isinstance(parts.purifier, Identity):  # report's sample sheet
+                samples = {"inputs": image_sheet(x[:SHEET]), "purified": image_sheet(purified[:SHEET])}
             x_adv, adv_pred, adv_diag = x, clean_pred, clean_diag
             if attack is not None:
                 with torch.no_grad():
                     labels = y if cell.label_mode == "true" else surface(x).argmax(1)
                 grad_stats.append(_gradient_stats(surface, x, labels))
                 x_adv = enforce(x, attack(surface, x, labels), norm=attack.norm, eps=attack.eps, who=repr(attack))
-                adv_pred, adv_diag = _defended_pass(parts, x_adv, who=who)
+                adv_pred, adv_diag, _ = _defended_pass(parts, x_adv, who=who)
             linf, l2 = norms(x, x_adv)
             for name, values in (("y", y), ("clean_pred", clean_pred), ("adv_pred", adv_pred), ("linf", linf),
                                  ("l2", l2)):
@@ -123,8 +138,11 @@ def run_cell(cell: Cell, device: torch.device) -> tuple[dict, dict, dict]:
     for name in ("grad_zero_fraction", "grad_abs_mean"):
         if grad_stats:
             metrics[name] = sum(g[name] for g in grad_stats) / len(grad_stats)
-    notes = {"attack": repr(attack) if attack else NONE, "norm": attack.norm if attack else "", "attack_params": dict(attack.params) if attack else {},
+    notes = {"attack": repr(attack) if attack else NONE, "norm": attack.norm if attack else "",
+             "backend": attack.backend if attack else "", "attack_params": dict(attack.params) if attack else {},
              "defense": parts.notes, "classifier": getattr(parts.classifier, "bench_meta", {})}
+    if samples:
+        notes["samples"] = samples
     return metrics, rows, notes
 
 
