@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 PROFILE ?= quick
 EXPERIMENT ?= defensegan-whitebox-mnist
 
-.PHONY: venv data reproduce test test-slow check-ray clean
+.PHONY: venv data reproduce test test-slow test-smoke check-ray clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: data
 
 test-slow: data
 	$(PY) -m pytest -q -m slow
+
+# The smoke reproductions of the Defense-GAN and face tables (slow tests; CI runs them).
+test-smoke: data
+	$(PY) -m pytest -q -m slow tests/test_defensegan_tables.py tests/test_faces_track.py
 
 # The Ray executor gives the local executor's results.csv, byte for byte (docs/ray.md; equal --threads).
 check-ray: data
