@@ -104,6 +104,9 @@ def run_cell(cell: Cell, device: torch.device) -> tuple[dict, dict, dict]:
     check_unit_range(x_all, who=f"dataset {cell.dataset!r} test images")
     who = f"model {cell.model!r} with defense {cell.defense!r}"
     parts = build_defense(cell, device)
+    # Seed after the defense is built: building may train (and reseed) or load from a cache, and the
+    # evaluation's randomness must not depend on which of the two happened in this process.
+    torch.manual_seed(cell.seed)
     attack = None if cell.attack == NONE else ATTACKS.get(cell.attack)(
         **({"backend": cell.backend} if cell.backend else {}), **({"eps": cell.eps} if cell.eps is not None else {}),
         **cell.attack_params)

@@ -178,6 +178,7 @@ def run_cell(cell: Cell, device: torch.device) -> tuple[dict, dict, dict]:
     fs = check_settings(cell.settings, dataset=cell.dataset, defenses=(cell.defense,))
     torch.manual_seed(cell.seed)
     ctx, head, (model, gallery, notes) = _context(cell, fs, device)
+    torch.manual_seed(cell.seed)  # again: building may have trained or loaded, and that must not matter
     if cell.attack == NONE:
         metrics, rows, extra = _clean(ctx)
         if fs.sheet_ids:
