@@ -95,18 +95,20 @@ def _cell(r: pd.Series, *, latex: bool) -> str:
     return f"{ours} / {paper} (Δ {delta})" if not latex else f"{ours} / {paper} ($\\Delta$ {delta})"
 
 
-def _grid(table: pd.DataFrame, *, latex: bool) -> tuple[list[str], list[list[str]]]:
+def grid(table: pd.DataFrame, *, latex: bool, cell=None) -> tuple[list[str], list[list[str]]]:
+    """Header and body rows of a paper-layout table; ``cell(row, latex=...)`` formats one entry."""
+    cell = cell or _cell
     columns = [c for c in table["column"].cat.categories if c in set(table["column"])]
     body = []
     for (attack, model), group in table.groupby(["attack", "model"], observed=True, sort=True):
-        by_col = {r["column"]: _cell(r, latex=latex) for _, r in group.iterrows()}
+        by_col = {r["column"]: cell(r, latex=latex) for _, r in group.iterrows()}
         body.append([str(attack), str(model), *[by_col.get(c, "") for c in columns]])
     return ["Attack", "Model", *columns], body
 
 
 def markdown(table: pd.DataFrame, *, title: str) -> str:
     """``table.md``: ours [95 % CI] / paper (Δ) per column."""
-    header, body = _grid(table, latex=False)
+    header, body = grid(table, latex=False)
     lines = [f"## {title}", "", "Accuracy: ours [95 % Wilson CI] / paper (Δ = ours − paper).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
@@ -116,7 +118,7 @@ def markdown(table: pd.DataFrame, *, title: str) -> str:
 
 def latex(table: pd.DataFrame, *, title: str) -> str:
     """``table.tex``: a booktabs tabular with the same content as ``table.md``."""
-    header, body = _grid(table, latex=True)
+    header, body = grid(table, latex=True)
     esc = lambda s: s.replace("&", "\\&").replace("%", "\\%").replace("_", "\\_").replace("ε", "$\\epsilon$")  # noqa: E731
     lines = [f"% {title}", "\\begin{tabular}{ll" + "l" * (len(header) - 2) + "}", "\\toprule",
              " & ".join(esc(h) for h in header) + " \\\\", "\\midrule"]

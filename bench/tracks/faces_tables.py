@@ -103,12 +103,8 @@ def _cell(r: pd.Series, *, latex: bool, ci: bool = True) -> str:
 
 
 def _grid(table: pd.DataFrame, *, latex: bool) -> tuple[list[str], list[list[str]]]:
-    columns = [c for c in table["column"].cat.categories if c in set(table["column"])]
-    body = []
-    for (attack, model), group in table.groupby(["attack", "model"], observed=True, sort=True):
-        by_col = {r["column"]: _cell(r, latex=latex) for _, r in group.iterrows()}
-        body.append([str(attack), str(model), *[by_col.get(c, "") for c in columns]])
-    return ["Attack", "Model", *columns], body
+    from bench.report.tables import grid
+    return grid(table, latex=latex, cell=_cell)
 
 
 def _md(header: list[str], body: list[list[str]]) -> list[str]:
