@@ -3,7 +3,6 @@
     bench list {attacks,defenses,models,datasets,experiments}
     bench validate SPEC [--profile P] [--out DIR] [--allow-mixed]
     bench run SPEC [--profile P] [--out DIR] [--device auto|cpu|cuda] [--force]
-              [--executor local|ray] [--address A] [--workers N] [--threads N] [--allow-mixed]
                    [--executor local|ray] [--address auto|HOST:PORT] [--workers N] [--threads N] [--allow-mixed]
     bench reproduce [NAME] [--profile P] [...]        (default: defensegan-whitebox-mnist, quick)
     bench report DIR [--out DIR]
