@@ -34,9 +34,9 @@ test: data
 test-slow: data
 	$(PY) -m pytest -q -m slow
 
-# The smoke reproductions of the Defense-GAN and face tables (slow tests; CI runs them).
+# The smoke reproductions of the Defense-GAN and face tables, and SIGKILL-and-resume on Ray (slow tests; CI runs them).
 test-smoke: data
-	$(PY) -m pytest -q -m slow tests/test_defensegan_tables.py tests/test_faces_track.py
+	$(PY) -m pytest -q -m slow tests/test_defensegan_tables.py tests/test_faces_track.py tests/test_faults.py
 
 # The Ray executor gives the local executor's results.csv, byte for byte (docs/ray.md; equal --threads).
 check-ray: data

@@ -83,7 +83,7 @@ def _comparable(store: object) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench perf executor", description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=300, help="test images per cell (default 300)")
+    parser.add_argument("--n", type=int, default=2000, help="test images per cell (default 2000)")
     parser.add_argument("--model", default="A", help="classifier architecture (default A)")
     parser.add_argument("--workers", type=int, default=2, help="Ray workers (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per cell, both sides (default 1)")
