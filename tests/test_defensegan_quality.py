@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from bench.errors import BenchError
+from bench.report import gan_quality
 from defenses.base import DefenseContext
 from defenses.defensegan import artifacts, quality
 from defenses.defensegan.factory import build
@@ -77,4 +78,31 @@ def test_snapshot_curve(tmp_path):
     x, y = _data(3)
     rows = quality.snapshot_curve(tmp_path, _classifier(), x, y, L=2, R=2)
     assert [r["iteration"] for r in rows] == [1, 2] and "acc_fgsm_projected" in rows[0]
-    assert quality.plot_snapshot_curve(rows).axes
+    gen = {"sha256": "ab" * 32, "iterations": 2, "source": "artifact",
+           "quality_curve": {"settings": {"n": 3, "eps": 0.3, "L": 2, "R": 2, "classifier": "A",
+                                          "classifier_epochs": 1}, "rows": rows}}
+    records = [{"notes": {"defense": {"generator": gen}}}]
+    assert gan_quality.figure(records, title="t").axes
+    text = "\n".join(gan_quality.markdown(records, str))
+    assert "| 1 |" in text and "| 2 |" in text and "acc. projected FGSM" in text
+
+
+def test_curve_measures_snapshots_and_the_shipped_generator(tmp_path, monkeypatch):
+    import types
+
+    from bench import data
+    from bench.models import training
+    from defenses.defensegan import curve
+
+    cfg = WGANConfig(iters=2, batch_size=4, critic_iters=1, latent_dim=8, dim=4, snapshot_at=(1, 2), snapshot_every=0)
+    train_wgan_gp(_data(8)[0], config=cfg, out_dir=tmp_path / "run", progress=False)
+    monkeypatch.setattr(artifacts, "WEIGHTS_DIR", tmp_path)
+    artifacts.save_artifact(_tiny_gen().state_dict(), {"iterations": 3, "config": {"latent_dim": 8, "dim": 4}},
+                            dataset="mnist")
+    x, y = _data(4)
+    monkeypatch.setattr(training, "train_classifier", lambda *a, **k: _classifier())
+    monkeypatch.setattr(data, "load", lambda name, split: types.SimpleNamespace(x=x, y=y, sha256="t"))
+    out = curve.measure("mnist", tmp_path / "run", upto=3, n=4, L=2, R=2)
+    assert [r["iteration"] for r in out["rows"]] == [1, 2, 3]  # snapshots, then the shipped generator
+    assert out["settings"]["L"] == 2 and all("acc_fgsm_projected" in r for r in out["rows"])
+    assert [r["iteration"] for r in curve.measure("mnist", tmp_path / "run", upto=1, n=4, L=2, R=2)["rows"]] == [1]

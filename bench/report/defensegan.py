@@ -6,6 +6,8 @@
   column, clean reconstruction MSE, accuracy on projections of clean and FGSM images, the gradient-masking
   evidence (``grad_zero_fraction``, mean |∇|, perturbation norms) beside each attacked cell's accuracy,
   detection AUCs and time per image; ``sample_sheet.png`` from the images stored in the no-attack cells;
+* the generator's quality against training iterations (``bench.report.gan_quality``) when its provenance
+  carries a measured curve → ``generator_quality.png``;
 * ``sweep.png`` when the records vary L or R (the ``defensegan-sweep`` experiment).
 """
 from __future__ import annotations
@@ -20,6 +22,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+
+from bench.report import gan_quality  # noqa: E402
 
 DEFENSE = "defense-gan"
 
@@ -244,7 +248,9 @@ def markdown(records: list[dict[str, Any]], spec: dict[str, Any], *, title: str)
             row[4] = acc(r)
     out += _table(["model", "column", "clean rec. MSE", "acc. on projected clean", "acc. on projected FGSM", "n"],
                   [quality[k] for k in sorted(quality)])
-    out += ["Sample sheet: `sample_sheet.png`.", "", "### Accuracy beside the gradient evidence", "",
+    out += ["Sample sheet: `sample_sheet.png`.", ""]
+    out += gan_quality.markdown(dg, _fmt)
+    out += ["### Accuracy beside the gradient evidence", "",
             "Per attacked cell: `grad 0` is the fraction of exactly-zero entries of the input gradient the attack saw "
             "(on its threat's surface), `mean |grad|` their mean magnitude, then the mean perturbation norms. "
             "Unrolled accuracy near the clean one together with `grad 0` near 1 (or tiny gradients and norms) is the "
@@ -280,7 +286,7 @@ def extend_report(report: Any, records: list[dict[str, Any]], spec: dict[str, An
         report.tidy = pd.concat([report.tidy, pd.DataFrame(rows, columns=report.tidy.columns)], ignore_index=True)
     report.texts["defensegan.md"] = markdown(records, spec, title=report.title)
     for name, build in (("detection_roc.png", detection_figure), ("sample_sheet.png", sample_sheet),
-                        ("sweep.png", sweep_figure)):
+                        ("sweep.png", sweep_figure), ("generator_quality.png", gan_quality.figure)):
         fig = build(records, title=report.title)
         if fig is not None:
             report.figures[name] = fig

@@ -62,13 +62,19 @@ def projection_accuracy(generator: nn.Module, classifier: nn.Module, images: tor
             "rec_mse_clean": float(mse_clean.mean()), "rec_mse_fgsm": float(mse_adv.mean())}
 
 
-def snapshot_curve(run_dir: str | Path, classifier: nn.Module | None, images: torch.Tensor,
-                   labels: torch.Tensor | None = None, *, eps: float = 0.3, L: int = 200, R: int = 10,
-                   seed: int = 0, iterations: list[int] | None = None, **purifier_kw: Any) -> list[dict[str, Any]]:
-    """The measures above for each generator snapshot of a training run, by increasing iteration.
+def generator_row(gen: nn.Module, classifier: nn.Module | None, images: torch.Tensor,
+                  labels: torch.Tensor | None = None, *, eps: float = 0.3, L: int = 200, R: int = 10,
+                  seed: int = 0, **purifier_kw: Any) -> dict[str, Any]:
+    """:func:`projection_accuracy` of one generator, or only its clean reconstruction MSE without a classifier."""
+    if classifier is None or labels is None:
+        return {"rec_mse_clean": reconstruction_mse(gen, images, L=L, R=R, seed=seed, **purifier_kw)}
+    return projection_accuracy(gen, classifier, images, labels, eps=eps, L=L, R=R, seed=seed, **purifier_kw)
 
-    Without a classifier only the reconstruction MSE of the clean images is measured.
-    """
+
+def snapshot_curve(run_dir: str | Path, classifier: nn.Module | None, images: torch.Tensor,
+                   labels: torch.Tensor | None = None, *, iterations: list[int] | None = None,
+                   **kw: Any) -> list[dict[str, Any]]:
+    """:func:`generator_row` for each generator snapshot of a training run (or those in ``iterations``)."""
     from defenses.defensegan.artifacts import generator_from_state
     from defenses.defensegan.train import list_snapshots
 
@@ -79,35 +85,8 @@ def snapshot_curve(run_dir: str | Path, classifier: nn.Module | None, images: to
         state = torch.load(path, map_location="cpu", weights_only=True)
         gen = generator_from_state(state, latent_dim=state["fc.weight"].shape[1],
                                    dim=state["deconv3.weight"].shape[0])
-        if classifier is None or labels is None:
-            row = {"rec_mse_clean": reconstruction_mse(gen, images, L=L, R=R, seed=seed, **purifier_kw)}
-        else:
-            row = projection_accuracy(gen, classifier, images, labels, eps=eps, L=L, R=R, seed=seed, **purifier_kw)
-        rows.append({"iteration": it, **row})
+        rows.append({"iteration": it, **generator_row(gen, classifier, images, labels, **kw)})
     return rows
-
-
-def plot_snapshot_curve(rows: list[dict[str, Any]]) -> Any:
-    """Figure: reconstruction MSE and (if measured) accuracies against generator iterations."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 3.5), layout="constrained")
-    its = [r["iteration"] for r in rows]
-    ax = fig.add_subplot(1, 2, 1)
-    ax.plot(its, [r["rec_mse_clean"] for r in rows], "o-", label="clean")
-    if rows and "rec_mse_fgsm" in rows[0]:
-        ax.plot(its, [r["rec_mse_fgsm"] for r in rows], "s-", label="FGSM")
-    ax.set(xscale="log", xlabel="generator iterations", ylabel="reconstruction MSE", title="projection error")
-    ax.legend()
-    if rows and "acc_clean_projected" in rows[0]:
-        ax2 = fig.add_subplot(1, 2, 2)
-        for key, label in (("acc_clean_projected", "clean, projected"), ("acc_fgsm_projected", "FGSM, projected"),
-                           ("acc_fgsm", "FGSM, no defense")):
-            ax2.plot(its, [r[key] for r in rows], "o-", label=label)
-        ax2.set(xscale="log", xlabel="generator iterations", ylabel="accuracy", ylim=(0, 1),
-                title="accuracy after projection")
-        ax2.legend()
-    return fig
 
 
 def sample_sheet(generator: nn.Module, images: torch.Tensor, *, n_samples: int = 32, L: int = 200, R: int = 10,

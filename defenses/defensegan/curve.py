@@ -1,0 +1,89 @@
+"""Measure a shipped generator's quality along its training run and store it in the artifact's provenance.
+
+For each generator snapshot of the run up to the shipped iteration, and for the shipped generator, it measures, on the first
+``n`` test images: the clean reconstruction MSE, and a harness-trained classifier's accuracy on clean images,
+on oblivious FGSM images, and on the Defense-GAN projections of both (:func:`quality.snapshot_curve`). The
+rows go into ``weights/<dataset>-wgan-gp.json`` under ``quality_curve`` together with the settings and the
+classifier's cache key, so every Defense-GAN record carries them (``notes.defense.generator``) and every
+report can draw the curve from the records alone::
+
+    python -m defenses.defensegan.curve --dataset mnist            # quick-profile settings: n 200, L 50, R 2
+
+The classifier is the harness's own (``bench.models.training``; quick-profile training: 2 epochs), trained
+first when it is not cached. The weights file and its SHA-256 are untouched.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.cache import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+
+def measure(dataset: str, run: Path, *, upto: int, model: str = "A", epochs: int = 2, n: int = 200,
+            eps: float = 0.3, L: int = 50, R: int = 2, seed: int = 0) -> dict[str, Any]:
+    """The ``quality_curve`` entry: settings, the classifier's identity and one row per snapshot ≤ ``upto``."""
+    from bench import data
+    from bench.builtins import register_builtins
+    from bench.models.training import TrainConfig, train_classifier
+    from bench.registry import MODELS
+    from defenses.defensegan import quality
+    from defenses.defensegan.artifacts import load_artifact
+    from defenses.defensegan.train import list_snapshots
+
+    register_builtins()
+    device = torch.device("cpu")
+    clf = train_classifier(model, dataset, config=TrainConfig(epochs=epochs), seed=seed, device=device,
+                           factory=MODELS.get(model))
+    test = data.load(dataset, "test")
+    iterations = [it for it in list_snapshots(run) if it <= upto]
+    started = time.perf_counter()
+    kw = {"eps": eps, "L": L, "R": R, "seed": seed}
+    rows = quality.snapshot_curve(run, clf, test.x[:n], test.y[:n], iterations=iterations, **kw)
+    if upto not in iterations:  # the shipped generator is not a snapshot of the run: measure it as well
+        gen, _ = load_artifact(dataset)
+        rows.append({"iteration": upto, **quality.generator_row(gen, clf, test.x[:n], test.y[:n], **kw)})
+    meta = getattr(clf, "bench_meta", {})
+    return {"settings": {"n": n, "eps": eps, "L": L, "R": R, "seed": seed, "attack": "fgsm (oblivious)",
+                         "classifier": model, "classifier_epochs": epochs,
+                         "classifier_sha256": meta.get("sha256"), "test_sha256": test.sha256},
+            "seconds": round(time.perf_counter() - started, 1), "rows": rows}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from defenses.defensegan.artifacts import artifact_paths, find_run, verify_artifact
+
+    p = argparse.ArgumentParser(prog="python -m defenses.defensegan.curve", description=__doc__.split("\n\n")[0])
+    p.add_argument("--dataset", required=True, choices=["mnist", "fashion-mnist"])
+    p.add_argument("--run-dir", type=Path, default=None, help="training folder (default: the cached run)")
+    p.add_argument("--model", default="A")
+    p.add_argument("--n", type=int, default=200)
+    p.add_argument("--L", type=int, default=50)
+    p.add_argument("--R", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(args.threads)
+    prov = verify_artifact(args.dataset)
+    run = args.run_dir or find_run(args.dataset)
+    prov["quality_curve"] = measure(args.dataset, run, upto=int(prov["iterations"]), model=args.model, n=args.n,
+                                    L=args.L, R=args.R)
+    _, js = artifact_paths(args.dataset)
+    atomic_write_text(js, json.dumps(prov, indent=2, sort_keys=True) + "\n")
+    for row in prov["quality_curve"]["rows"]:
+        log.info("iteration %6d  rec MSE %.4f  acc projected clean %.3f  FGSM %.3f (no defense %.3f)",
+                 row["iteration"], row["rec_mse_clean"], row["acc_clean_projected"], row["acc_fgsm_projected"],
+                 row["acc_fgsm"])
+    log.info("wrote quality_curve into %s", js)
+
+
+if __name__ == "__main__":
+    main()
