@@ -106,3 +106,14 @@ def test_curve_measures_snapshots_and_the_shipped_generator(tmp_path, monkeypatc
     assert [r["iteration"] for r in out["rows"]] == [1, 2, 3]  # snapshots, then the shipped generator
     assert out["settings"]["L"] == 2 and all("acc_fgsm_projected" in r for r in out["rows"])
     assert [r["iteration"] for r in curve.measure("mnist", tmp_path / "run", upto=1, n=4, L=2, R=2)["rows"]] == [1]
+
+
+def test_curve_merge_keeps_rows_of_snapshots_no_longer_on_disk():
+    from defenses.defensegan.curve import merge
+
+    settings = {"n": 4, "L": 2}
+    old = {"settings": settings, "rows": [{"iteration": 1, "v": "old"}, {"iteration": 2, "v": "old"}]}
+    new = {"settings": settings, "rows": [{"iteration": 2, "v": "new"}, {"iteration": 3, "v": "new"}]}
+    assert [(r["iteration"], r["v"]) for r in merge(old, new)["rows"]] == [(1, "old"), (2, "new"), (3, "new")]
+    other = {"settings": {"n": 8, "L": 2}, "rows": new["rows"]}
+    assert merge(old, other) is other and merge(None, new) is new  # other settings: not comparable rows

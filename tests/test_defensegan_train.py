@@ -91,3 +91,32 @@ def test_shipped_generators_verify(dataset):
     curve = prov.get("quality_curve")
     if curve:  # measured up to the shipped iteration
         assert curve["rows"][-1]["iteration"] == prov["iterations"]
+
+
+def test_shipped_state_resumes_on_a_machine_without_cache(tmp_path, monkeypatch):
+    """A run exported with its training state continues elsewhere exactly as the uninterrupted run does."""
+    from defenses.defensegan import train
+
+    monkeypatch.setattr(artifacts, "WEIGHTS_DIR", tmp_path / "weights")
+    cfg = dict(TINY, snapshot_at=(2, 4))
+
+    def run(cache: str, iters: int) -> Generator:
+        monkeypatch.setenv("BENCH_CACHE", str(tmp_path / cache))
+        return train.run("mnist", _images(), config=WGANConfig(iters=iters, **cfg), progress=False)[0]
+
+    straight = run("straight", 4)
+    run("first-machine", 2)
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "first-machine"))
+    key = train.gan_key(train.tensor_sha256(_images()), WGANConfig(**cfg))
+    artifacts.export_from_run("mnist", train.run_dir("mnist", key), with_state=True)
+    assert json.loads(artifacts.artifact_paths("mnist")[1].read_text())["state"]["iteration"] == 2
+    resumed = run("second-machine", 4)
+    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert sorted(list_snapshots(train.run_dir("mnist", key))) == [2, 4]  # the shipped one became a snapshot
+    artifacts.state_path("mnist").write_bytes(b"tampered")
+    with pytest.raises(BenchError, match="SHA-256 mismatch"):
+        run("third-machine", 4)
+    # a run of another seed ignores the shipped state and trains from scratch
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "other-seed"))
+    train.run("mnist", _images(), config=WGANConfig(iters=1, seed=5, **cfg), progress=False)

@@ -1,9 +1,15 @@
 """Shipped generator weights: export from a training run, verify by SHA-256, load with provenance.
 
-An artifact is two files in ``defenses/defensegan/weights/``::
+An artifact is two files in ``defenses/defensegan/weights/``, and optionally a third::
 
-    <dataset>-wgan-gp.pt     fp16 generator state dict (torch.save)
-    <dataset>-wgan-gp.json   provenance: command, iterations, seed, data checksums, config, sha256 of the .pt
+    <dataset>-wgan-gp.pt        fp16 generator state dict (torch.save)
+    <dataset>-wgan-gp.json      provenance: command, iterations, seed, data checksums, config, sha256 of the .pt
+    <dataset>-wgan-gp.state.pt  the training run's full state at that iteration (G, critic, both Adam states,
+                                RNG, data order; ``state`` in the provenance gives its SHA-256 and iteration)
+
+The third file exists because this generator is trained across sessions on machines that keep no cache:
+``python -m defenses.defensegan.train`` seeds an empty run folder from it (after checking its SHA-256 and
+training key) and continues exactly where the shipped run stopped, instead of starting again from zero.
 
 Export the generator of a run at iteration N (a snapshot ``G-iter<N>.fp16.pt``, or ``state.pt`` when
 its iteration is N; ``latest`` takes ``state.pt``)::
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,31 @@ def artifact_paths(dataset: str, weights_dir: Path | None = None) -> tuple[Path,
     """(weights file, provenance file) of the shipped generator for ``dataset`` (default folder: ``weights/``)."""
     stem = Path(weights_dir or WEIGHTS_DIR) / f"{dataset}-wgan-gp"
     return stem.with_suffix(".pt"), stem.with_suffix(".json")
+
+
+def state_path(dataset: str, weights_dir: Path | None = None) -> Path:
+    """The shipped full training state of ``dataset``'s generator run (may not exist)."""
+    return Path(weights_dir or WEIGHTS_DIR) / f"{dataset}-wgan-gp.state.pt"
+
+
+def shipped_state(dataset: str, key: str, weights_dir: Path | None = None) -> tuple[Path, int] | None:
+    """(verified state file, its iteration) when a training state for run ``key`` is shipped, else None.
+
+    A shipped state of another run (other data, recipe or seed) is ignored; one whose SHA-256 differs from
+    its provenance raises :class:`BenchError`, since training on from it would silently fork the run.
+    """
+    path, (_, js) = state_path(dataset, weights_dir), artifact_paths(dataset, weights_dir)
+    if not (path.exists() and js.exists()):
+        return None
+    prov = json.loads(js.read_text())
+    state = prov.get("state") or {}
+    if prov.get("key") != key or not state:
+        return None
+    actual = sha256_file(path)
+    if actual != state.get("sha256"):
+        raise BenchError(f"SHA-256 mismatch for {path}: expected {state.get('sha256')} (from {js.name}), "
+                         f"got {actual}")
+    return path, int(state["iteration"])
 
 
 def save_artifact(state_dict: dict[str, torch.Tensor], provenance: dict[str, Any], *, dataset: str,
@@ -104,9 +136,14 @@ def generator_state_at(run: Path, iteration: int | str) -> tuple[dict[str, torch
     raise BenchError(f"iteration {iteration!r} not available in {run}: {have}")
 
 
-def export_from_run(dataset: str, run: Path, *, iteration: int | str = "latest",
-                    weights_dir: Path | None = None) -> tuple[Path, Path]:
-    """Export the generator of training folder ``run`` at ``iteration`` as the shipped artifact."""
+def export_from_run(dataset: str, run: Path, *, iteration: int | str = "latest", weights_dir: Path | None = None,
+                    with_state: bool = False) -> tuple[Path, Path]:
+    """Export the generator of training folder ``run`` at ``iteration`` as the shipped artifact.
+
+    ``with_state`` also ships the run's full training state (``state.pt``), which must be at that iteration,
+    so that training can go on from it elsewhere; without it a previously shipped state is removed, since it
+    would no longer match the shipped generator.
+    """
     state, it = generator_state_at(run, iteration)
     meta_file = Path(run) / "meta.json"
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
@@ -114,6 +151,21 @@ def export_from_run(dataset: str, run: Path, *, iteration: int | str = "latest",
             "command": meta.get("command"), "key": meta.get("key"),
             "data_tensor_sha256": meta.get("data_tensor_sha256"), "dataset_sha256": meta.get("dataset_sha256"),
             "num_images": meta.get("num_images"), "torch": meta.get("torch"), "run_dir": str(run)}
+    _, js = artifact_paths(dataset, weights_dir)
+    previous = json.loads(js.read_text()) if js.exists() else {}
+    if previous.get("key") == prov["key"] and previous.get("quality_curve"):
+        prov["quality_curve"] = previous["quality_curve"]  # earlier snapshots of this same run stay measured
+    shipped = state_path(dataset, weights_dir)
+    if with_state:
+        full = torch.load(Path(run) / "state.pt", map_location="cpu", weights_only=True)
+        if int(full["iteration"]) != it:
+            raise BenchError(f"{run}/state.pt is at iteration {int(full['iteration'])}, not {it}: export 'latest' "
+                             "to ship the training state")
+        shipped.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(run) / "state.pt", shipped)
+        prov["state"] = {"file": shipped.name, "iteration": it, "sha256": sha256_file(shipped)}
+    else:
+        shipped.unlink(missing_ok=True)
     return save_artifact(state, prov, dataset=dataset, weights_dir=weights_dir)
 
 
@@ -137,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     ex.add_argument("--dataset", required=True, choices=["mnist", "fashion-mnist"])
     ex.add_argument("--iteration", default="latest", help="an iteration with a snapshot, or 'latest'")
     ex.add_argument("--run-dir", type=Path, default=None, help="training folder (default: the cached run)")
+    ex.add_argument("--with-state", action="store_true",
+                    help="also ship the full training state so training can resume from it on another machine")
     ve = sub.add_parser("verify", help="check a shipped artifact's SHA-256")
     ve.add_argument("--dataset", required=True)
     args = p.parse_args(argv)
@@ -144,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.cmd == "export":
         run = args.run_dir or find_run(args.dataset)
         it = args.iteration if args.iteration == "latest" else int(args.iteration)
-        pt, js = export_from_run(args.dataset, run, iteration=it)
+        pt, js = export_from_run(args.dataset, run, iteration=it, with_state=args.with_state)
         log.info("wrote %s and %s", pt, js)
     else:
         log.info("ok: %s", json.dumps(verify_artifact(args.dataset)))

@@ -58,6 +58,17 @@ def measure(dataset: str, run: Path, *, upto: int, model: str = "A", epochs: int
             "seconds": round(time.perf_counter() - started, 1), "rows": rows}
 
 
+def merge(previous: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """``new`` plus the rows of ``previous`` at iterations ``new`` did not measure, when both used the same
+    settings (same classifier, images and projection): a run resumed on a machine that no longer holds the
+    early snapshots keeps their measured rows. Rows are sorted by iteration."""
+    if not previous or previous.get("settings") != new["settings"]:
+        return new
+    measured = {row["iteration"] for row in new["rows"]}
+    kept = [row for row in previous["rows"] if row["iteration"] not in measured]
+    return {**new, "rows": sorted([*kept, *new["rows"]], key=lambda row: row["iteration"])}
+
+
 def main(argv: list[str] | None = None) -> None:
     from defenses.defensegan.artifacts import artifact_paths, find_run, verify_artifact
 
@@ -74,8 +85,11 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     prov = verify_artifact(args.dataset)
     run = args.run_dir or find_run(args.dataset)
-    prov["quality_curve"] = measure(args.dataset, run, upto=int(prov["iterations"]), model=args.model, n=args.n,
-                                    L=args.L, R=args.R)
+    upto = int(prov["iterations"])
+    curve = merge(prov.get("quality_curve"), measure(args.dataset, run, upto=upto, model=args.model, n=args.n,
+                                                     L=args.L, R=args.R))
+    curve["rows"] = [row for row in curve["rows"] if row["iteration"] <= upto]
+    prov["quality_curve"] = curve
     _, js = artifact_paths(args.dataset)
     atomic_write_text(js, json.dumps(prov, indent=2, sort_keys=True) + "\n")
     for row in prov["quality_curve"]["rows"]:

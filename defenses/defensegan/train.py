@@ -7,7 +7,9 @@ Deviation, on purpose: the gradient-penalty slope is the L2 norm over all of C·
 WGAN-GP). The upstream TF code sums squares over axis 1 only, which on NHWC tensors is the H axis.
 
 The content key covers (architecture, data checksum, config without the iteration count, seed), so one
-run folder serves every iteration count: a longer request resumes it, a shorter one uses a snapshot.
+run folder serves every iteration count: a longer request resumes it, a shorter one uses a snapshot. An
+empty run folder is first seeded from the training state shipped in ``weights/`` for the same key, when
+there is one (``artifacts.shipped_state``), so training goes on across machines that keep no cache.
 Run folder: ``$BENCH_CACHE/gan/<dataset>-<key[:12]>/`` (``$BENCH_CACHE`` defaults to ``~/.cache/defense-bench``)::
 
     state.pt             full state (G, D, both optimisers, RNG, data order, iteration), written atomically
@@ -21,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -246,12 +249,38 @@ def run(dataset: str, images: torch.Tensor, *, config: WGANConfig, resume: bool 
     data_sha = tensor_sha256(images)
     key = gan_key(data_sha, config)
     out = run_dir(dataset, key)
+    if resume:
+        _seed_from_shipped(dataset, key, out)
     meta = {"arch": ARCH, "dataset": dataset, "key": key, "data_tensor_sha256": data_sha,
             "dataset_sha256": dataset_sha256, "num_images": len(images), "config": dataclasses.asdict(config),
             "command": command or " ".join(sys.argv), "torch": torch.__version__}
     gen = train_wgan_gp(images, config=config, out_dir=out, resume=resume, progress=progress, meta=meta,
                         device=device)
     return gen, out
+
+
+def _seed_from_shipped(dataset: str, key: str, out: Path) -> None:
+    """Start an empty run folder from the shipped training state of the same run, when there is one.
+
+    The state is copied as ``state.pt`` and the shipped generator as that iteration's snapshot, so the run
+    resumes at the shipped iteration and then follows the trajectory an uninterrupted run would have taken.
+    """
+    from defenses.defensegan import artifacts
+
+    if (out / "state.pt").exists():
+        return
+    found = artifacts.shipped_state(dataset, key)
+    if found is None:
+        return
+    state, iteration = found
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f"state.pt.tmp{os.getpid()}"
+    shutil.copyfile(state, tmp)
+    os.replace(tmp, out / "state.pt")
+    weights, _ = artifacts.artifact_paths(dataset)
+    if artifacts.verify_artifact(dataset).get("iterations") == iteration:
+        shutil.copyfile(weights, snapshot_path(out, iteration))
+    log.info("seeded %s from the shipped training state at iteration %d", out, iteration)
 
 
 def main(argv: list[str] | None = None) -> None:
