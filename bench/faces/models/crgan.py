@@ -44,7 +44,7 @@ ARCH = "crgan-64-v1"
 CONFIGS: dict[str, dict[str, Any]] = {
     "smoke": dict(iterations=3, batch_size=8, width=4, trunk_dim=16, z_dim=8, lr=1e-4, beta1=0.0, beta2=0.9,
                   gp_weight=10.0, l1_weight=4.0, view_weight=0.01, partner_same_illum=False),
-    "quick": dict(iterations=600, batch_size=32, width=16, trunk_dim=128, z_dim=119, lr=2e-4, beta1=0.0,
+    "quick": dict(iterations=1200, batch_size=32, width=16, trunk_dim=128, z_dim=119, lr=2e-4, beta1=0.0,
                   beta2=0.9, gp_weight=10.0, l1_weight=4.0, view_weight=0.01, partner_same_illum=False),
     "paper": dict(iterations=20000, batch_size=64, width=32, trunk_dim=256, z_dim=119, lr=1e-4, beta1=0.0,
                   beta2=0.9, gp_weight=10.0, l1_weight=4.0, view_weight=0.01, partner_same_illum=False),
