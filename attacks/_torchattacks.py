@@ -1,10 +1,27 @@
 """Running a torchattacks attack object under our contract (imported only by adapters, when they run)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import io
+import sys
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
+
+# torchattacks' Attack.__init__ prints this when the model has no parameters (a GalleryHead on raw pixels);
+# run() sets the device from the input instead, so the line is noise and is swallowed by make().
+_DEVICE_NOTICE = "Failed to set device automatically, please try set_device() manual.\n"
+
+
+def make(name: str, model: Any, **params: Any):
+    """``torchattacks.<name>(model, **params)``, without its stray device notice on stdout (see ``run``)."""
+    import torchattacks
+
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        atk = getattr(torchattacks, name)(model, **params)
+    sys.stdout.write(printed.getvalue().replace(_DEVICE_NOTICE, "", 1))
+    return atk
 
 
 def run(atk, x: torch.Tensor, y: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:

@@ -61,14 +61,12 @@ def _foolbox_cw(model, x, y, target, params: Mapping[str, Any]):
 
 def _torchattacks_cw(model, x, y, target, params: Mapping[str, Any]):
     """torchattacks' CW: see the module docstring for its flaws (exact 0/1 pixels frozen, #184 margin)."""
-    import torchattacks
-
     saturated = ((x == 0) | (x == 1)).float().mean().item()
     if saturated > SATURATED_WARN_FRACTION:
         logger.warning("cw[torchattacks]: %.0f%% of input pixels are exactly 0 or 1 and cannot move in "
                        "torchattacks' tanh space; use backend 'foolbox'", 100 * saturated)
-    atk = torchattacks.CW(model, c=params["initial_const"], kappa=params["confidence"], steps=params["steps"],
-                          lr=params["lr"])
+    atk = _torchattacks.make("CW", model, c=params["initial_const"], kappa=params["confidence"],
+                             steps=params["steps"], lr=params["lr"])
     return _torchattacks.run(atk, x, y, target)
 
 

@@ -15,9 +15,7 @@ DEFAULTS = {"eps": 0.3}
 
 
 def _torchattacks_fgsm(model, x, y, target, params: Mapping[str, Any]):
-    import torchattacks
-
-    return _torchattacks.run(torchattacks.FGSM(model, eps=params["eps"]), x, y, target)
+    return _torchattacks.run(_torchattacks.make("FGSM", model, eps=params["eps"]), x, y, target)
 
 
 def _foolbox_fgsm(model, x, y, target, params: Mapping[str, Any]):

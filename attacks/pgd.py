@@ -15,10 +15,8 @@ DEFAULTS = {"eps": 0.3, "alpha": 0.01, "steps": 40, "random_start": True}
 
 
 def _torchattacks_pgd(model, x, y, target, params: Mapping[str, Any]):
-    import torchattacks
-
-    atk = torchattacks.PGD(model, eps=params["eps"], alpha=params["alpha"], steps=params["steps"],
-                           random_start=params["random_start"])
+    atk = _torchattacks.make("PGD", model, eps=params["eps"], alpha=params["alpha"], steps=params["steps"],
+                             random_start=params["random_start"])
     return _torchattacks.run(atk, x, y, target)
 
 

@@ -17,9 +17,7 @@ DEFAULTS = {"eps": 4.0, "alpha": 0.25, "steps": 40, "random_start": True}
 
 
 def _torchattacks_pgd_l2(model, x, y, target, params: Mapping[str, Any]):
-    import torchattacks
-
-    atk = torchattacks.PGDL2(model, eps=params["eps"], alpha=params["alpha"], steps=params["steps"],
+    atk = _torchattacks.make("PGDL2", model, eps=params["eps"], alpha=params["alpha"], steps=params["steps"],
                              random_start=params["random_start"])
     return _torchattacks.run(atk, x, y, target)
 

@@ -96,6 +96,26 @@ def test_conformance(key: str, backend: str) -> None:
     assert all(p.grad is None for p in model.parameters())
 
 
+class _FixedWeights(nn.Module):
+    """A model without parameters (like a gallery head on raw pixels): logits = x·W with W a buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("w", torch.randn(64, 3, generator=torch.Generator().manual_seed(0)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1) @ self.w
+
+
+@pytest.mark.parametrize(("key", "backend"), CASES, ids=IDS)
+def test_parameter_free_model_is_attacked_without_stray_output(key: str, backend: str, capfd) -> None:
+    model, x = _FixedWeights(), images()
+    y = model(x).argmax(1)
+    x_adv = build(key, backend=backend, **FAST.get(key, {}))(model, x, y)
+    assert x_adv.shape == x.shape and not torch.equal(x_adv, x)
+    assert capfd.readouterr().out == "", "an attack library printed to stdout"
+
+
 @pytest.mark.parametrize(("key", "backend"), CASES, ids=IDS)
 def test_targeted_moves_towards_target(key: str, backend: str) -> None:
     torch.manual_seed(3)
