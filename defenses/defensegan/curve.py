@@ -28,34 +28,40 @@ from bench.cache import atomic_write_text
 log = logging.getLogger(__name__)
 
 
-def measure(dataset: str, run: Path, *, upto: int, model: str = "A", epochs: int = 2, n: int = 200,
-            eps: float = 0.3, L: int = 50, R: int = 2, seed: int = 0) -> dict[str, Any]:
-    """The ``quality_curve`` entry: settings, the classifier's identity and one row per snapshot ≤ ``upto``."""
+def setup(dataset: str, *, model: str = "A", epochs: int = 2, n: int = 200, eps: float = 0.3, L: int = 50,
+          R: int = 2, seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor, dict[str, Any]]:
+    """(classifier, first ``n`` test images, their labels, the settings that identify a measurement)."""
     from bench import data
     from bench.builtins import register_builtins
     from bench.models.training import TrainConfig, train_classifier
     from bench.registry import MODELS
+
+    register_builtins()
+    clf = train_classifier(model, dataset, config=TrainConfig(epochs=epochs), seed=seed,
+                           device=torch.device("cpu"), factory=MODELS.get(model))
+    test = data.load(dataset, "test")
+    meta = getattr(clf, "bench_meta", {})
+    settings = {"n": n, "eps": eps, "L": L, "R": R, "seed": seed, "attack": "fgsm (oblivious)",
+                "classifier": model, "classifier_epochs": epochs, "classifier_sha256": meta.get("sha256"),
+                "test_sha256": test.sha256}
+    return clf, test.x[:n], test.y[:n], settings
+
+
+def measure(dataset: str, run: Path, *, upto: int, **setup_kw: Any) -> dict[str, Any]:
+    """The ``quality_curve`` entry: settings, the classifier's identity and one row per snapshot ≤ ``upto``."""
     from defenses.defensegan import quality
     from defenses.defensegan.artifacts import load_artifact
     from defenses.defensegan.train import list_snapshots
 
-    register_builtins()
-    device = torch.device("cpu")
-    clf = train_classifier(model, dataset, config=TrainConfig(epochs=epochs), seed=seed, device=device,
-                           factory=MODELS.get(model))
-    test = data.load(dataset, "test")
+    clf, x, y, settings = setup(dataset, **setup_kw)
     iterations = [it for it in list_snapshots(run) if it <= upto]
     started = time.perf_counter()
-    kw = {"eps": eps, "L": L, "R": R, "seed": seed}
-    rows = quality.snapshot_curve(run, clf, test.x[:n], test.y[:n], iterations=iterations, **kw)
+    kw = {k: settings[k] for k in ("eps", "L", "R", "seed")}
+    rows = quality.snapshot_curve(run, clf, x, y, iterations=iterations, **kw)
     if upto not in iterations:  # the shipped generator is not a snapshot of the run: measure it as well
         gen, _ = load_artifact(dataset)
-        rows.append({"iteration": upto, **quality.generator_row(gen, clf, test.x[:n], test.y[:n], **kw)})
-    meta = getattr(clf, "bench_meta", {})
-    return {"settings": {"n": n, "eps": eps, "L": L, "R": R, "seed": seed, "attack": "fgsm (oblivious)",
-                         "classifier": model, "classifier_epochs": epochs,
-                         "classifier_sha256": meta.get("sha256"), "test_sha256": test.sha256},
-            "seconds": round(time.perf_counter() - started, 1), "rows": rows}
+        rows.append({"iteration": upto, **quality.generator_row(gen, clf, x, y, **kw)})
+    return {"settings": settings, "seconds": round(time.perf_counter() - started, 1), "rows": rows}
 
 
 def merge(previous: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:

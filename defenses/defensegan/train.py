@@ -15,6 +15,10 @@ Run folder: ``$BENCH_CACHE/gan/<dataset>-<key[:12]>/`` (``$BENCH_CACHE`` default
     state.pt             full state (G, D, both optimisers, RNG, data order, iteration), written atomically
     G-iter<N>.fp16.pt    generator snapshots (fp16 state dicts) for the quality-vs-iterations curve
     meta.json            key, config, data checksum, command
+    quality.jsonl        with ``--until-plateau``: Defense-GAN's oblivious FGSM accuracy at each snapshot
+
+``--until-plateau`` stops training once that accuracy levels off (:mod:`defenses.defensegan.plateau`);
+``--iters`` remains the upper bound.
 """
 from __future__ import annotations
 
@@ -28,13 +32,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from bench.cache import cache_root, content_key
 from bench.errors import BenchError
 from defenses.defensegan.nets import ARCH, Critic, Generator
+from defenses.defensegan.plateau import PlateauRule, watch_for
 
 log = logging.getLogger(__name__)
 
@@ -147,13 +152,16 @@ def _snapshot_generator(out_dir: Path, config: WGANConfig) -> Generator:
 
 def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), out_dir: str | Path,
                   resume: bool = True, progress: bool = True, meta: dict[str, Any] | None = None,
-                  device: str | torch.device = "cpu") -> Generator:
+                  device: str | torch.device = "cpu",
+                  on_snapshot: Callable[[int, Generator], bool] | None = None) -> Generator:
     """Train (or resume) a WGAN-GP on ``images`` (N, 1, 28, 28) float in [0, 1]; return G in eval mode.
 
     ``out_dir`` holds ``state.pt`` (full state every ``config.checkpoint_every`` iterations and at the
     end) and fp16 generator snapshots; a killed run restarts from its last full checkpoint and then
     follows exactly the same trajectory as an uninterrupted one. ``meta`` is written to ``meta.json``.
     ``device`` only moves the computation (random numbers are drawn on the CPU); the returned G is on it.
+    ``on_snapshot(iteration, G)`` is called after each snapshot; when it returns True the run checkpoints and
+    stops there (``plateau.QualityWatch``). It must leave the RNG alone (the watch forks it).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -218,15 +226,19 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
         if not (torch.isfinite(loss_d) and torch.isfinite(loss_g)):
             raise FloatingPointError(f"non-finite WGAN-GP loss at iteration {it}: D {loss_d}, G {loss_g}")
         every = config.snapshot_every and it % config.snapshot_every == 0
-        if it in config.snapshot_at or it == config.iters or every:
+        snap = it in config.snapshot_at or it == config.iters or every
+        if snap:
             atomic_save({k: v.half().cpu() for k, v in gen.state_dict().items()}, snapshot_path(out_dir, it))
-        if it % config.checkpoint_every == 0 or it == config.iters:
+        stop = bool(snap and on_snapshot is not None and on_snapshot(it, gen))
+        if it % config.checkpoint_every == 0 or it == config.iters or stop:
             checkpoint(it)
         if bar is not None:
             bar.update(1)
             if it % 10 == 0:
                 bar.set_postfix(w=f"{wdist.item():.3f}", gp=f"{gp.item():.3f}", g=f"{loss_g.item():.3f}",
                                 refresh=False)
+        if stop:
+            break
     if bar is not None:
         bar.close()
     if it > start:
@@ -244,8 +256,12 @@ def load_train_images(dataset: str) -> tuple[torch.Tensor, str | None]:
 
 def run(dataset: str, images: torch.Tensor, *, config: WGANConfig, resume: bool = True, progress: bool = True,
         dataset_sha256: str | None = None, command: str | None = None,
-        device: str | torch.device = "cpu") -> tuple[Generator, Path]:
-    """Train into the content-keyed cache folder for ``dataset``; return (generator, run folder)."""
+        device: str | torch.device = "cpu", until_plateau: PlateauRule | None = None) -> tuple[Generator, Path]:
+    """Train into the content-keyed cache folder for ``dataset``; return (generator, run folder).
+
+    ``until_plateau``: also stop at the first snapshot where Defense-GAN's oblivious FGSM accuracy has levelled
+    off (:mod:`defenses.defensegan.plateau`); ``config.iters`` stays the upper bound.
+    """
     data_sha = tensor_sha256(images)
     key = gan_key(data_sha, config)
     out = run_dir(dataset, key)
@@ -254,8 +270,15 @@ def run(dataset: str, images: torch.Tensor, *, config: WGANConfig, resume: bool 
     meta = {"arch": ARCH, "dataset": dataset, "key": key, "data_tensor_sha256": data_sha,
             "dataset_sha256": dataset_sha256, "num_images": len(images), "config": dataclasses.asdict(config),
             "command": command or " ".join(sys.argv), "torch": torch.__version__}
+    watch = None
+    if until_plateau is not None:
+        watch = watch_for(dataset, out, rule=until_plateau)
+        if resume and watch.done():
+            last = watch.rows()[-1]["iteration"]
+            log.info("%s: the FGSM accuracy already levelled off at iteration %d (%s)", out, last, watch.path)
+            return _snapshot_generator(out, dataclasses.replace(config, iters=last)), out
     gen = train_wgan_gp(images, config=config, out_dir=out, resume=resume, progress=progress, meta=meta,
-                        device=device)
+                        device=device, on_snapshot=watch)
     return gen, out
 
 
@@ -294,14 +317,23 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint-every", type=int, default=WGANConfig.checkpoint_every)
     p.add_argument("--no-resume", dest="resume", action="store_false")
     p.add_argument("--device", default="cpu", help="cpu | cuda (random numbers are drawn on the CPU either way)")
+    p.add_argument("--until-plateau", action="store_true",
+                   help="measure Defense-GAN under oblivious FGSM at each snapshot and stop when it levels off")
+    p.add_argument("--patience", type=int, default=PlateauRule.patience, help="snapshots without a gain (default 3)")
+    p.add_argument("--min-delta", type=float, default=PlateauRule.min_delta,
+                   help="accuracy gain that counts as one (default 0.02)")
     args = p.parse_args(argv)
+    try:
+        rule = PlateauRule(patience=args.patience, min_delta=args.min_delta) if args.until_plateau else None
+    except ValueError as e:
+        p.error(str(e))  # exit 2 with the usage line
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     images, sha = load_train_images(args.dataset)
     config = WGANConfig(iters=args.iters, seed=args.seed, checkpoint_every=args.checkpoint_every)
     command = " ".join(["python -m defenses.defensegan.train", *(sys.argv[1:] if argv is None else argv)])
     _, out = run(args.dataset, images, config=config, resume=args.resume, dataset_sha256=sha, command=command,
-                 device=args.device)
+                 device=args.device, until_plateau=rule)
     log.info("done: %s", out)
 
 
