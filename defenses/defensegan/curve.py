@@ -1,7 +1,7 @@
 """Measure a shipped generator's quality along its training run and store it in the artifact's provenance.
 
-For each generator snapshot of the run up to the shipped iteration, and for the shipped generator, it measures, on the first
-``n`` test images: the clean reconstruction MSE, and a harness-trained classifier's accuracy on clean images,
+For each generator snapshot of the run up to the shipped iteration, and for the shipped generator, it
+measures, on the first ``n`` test images: the clean reconstruction MSE, and a harness-trained classifier's accuracy on clean images,
 on oblivious FGSM images, and on the Defense-GAN projections of both (:func:`quality.snapshot_curve`). The
 rows go into ``weights/<dataset>-wgan-gp.json`` under ``quality_curve`` together with the settings and the
 classifier's cache key, so every Defense-GAN record carries them (``notes.defense.generator``) and every
