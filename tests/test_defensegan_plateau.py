@@ -30,7 +30,7 @@ def test_plateau_rule(values, expected):
     assert plateaued(values, PlateauRule(patience=3, min_delta=0.02)) is expected
 
 
-@pytest.mark.parametrize("kw", [{"patience": 0}, {"min_delta": -0.1}])
+@pytest.mark.parametrize("kw", [{"patience": 0}, {"min_delta": -0.1}, {"warmup": -1}])
 def test_plateau_rule_rejects_bad_settings(kw):
     with pytest.raises(ValueError, match="expected"):
         PlateauRule(**kw)
@@ -59,12 +59,27 @@ def test_training_stops_at_the_snapshot_the_watch_names_and_keeps_the_trajectory
         assert torch.equal(a, b), k
 
 
+def test_a_real_quality_watch_leaves_the_trajectory_alone(tmp_path):
+    torch.manual_seed(0)
+    clf = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    settings = {"n": 4, "eps": 0.3, "L": 2, "R": 2, "seed": 0}
+    watch = QualityWatch(tmp_path / "w", clf, _images()[:4], torch.arange(4), settings=settings,
+                         rule=PlateauRule(patience=1, min_delta=1.0, warmup=0))
+    (tmp_path / "w").mkdir()
+    watched = train_wgan_gp(_images(), config=WGANConfig(iters=4, **TINY), out_dir=tmp_path / "w", progress=False,
+                            on_snapshot=watch)
+    plain = train_wgan_gp(_images(), config=WGANConfig(iters=4, **TINY), out_dir=tmp_path / "p", progress=False)
+    assert [row["iteration"] for row in watch.rows()] == [2, 4]
+    for (k, a), (_, b) in zip(plain.state_dict().items(), watched.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
 def test_quality_watch_measures_logs_and_decides(tmp_path):
     torch.manual_seed(0)
     clf = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
     x, y = _images()[:6], torch.arange(6) % 10
     settings = {"n": 6, "eps": 0.3, "L": 2, "R": 2, "seed": 0}
-    watch = QualityWatch(tmp_path, clf, x, y, settings=settings, rule=PlateauRule(patience=1, min_delta=1.0))
+    watch = QualityWatch(tmp_path, clf, x, y, settings=settings, rule=PlateauRule(patience=1, min_delta=1.0, warmup=0))
     from defenses.defensegan.nets import Generator
     gen = Generator(latent_dim=8, dim=4).train()
     assert watch(100, gen) is False              # one measurement: nothing to compare with
@@ -75,3 +90,14 @@ def test_quality_watch_measures_logs_and_decides(tmp_path):
     assert 0 <= rows[0]["acc_fgsm_projected"] <= 1 and rows[0]["rec_mse_clean"] > 0
     other = QualityWatch(tmp_path, clf, x, y, settings={**settings, "L": 3}, rule=PlateauRule(patience=1))
     assert other.rows() == [] and not other.done()   # rows of other settings are not used
+    late = QualityWatch(tmp_path, clf, x, y, settings=settings, rule=PlateauRule(patience=1, min_delta=1.0,
+                                                                                  warmup=150))
+    assert len(late.rows()) == 2 and not late.done()  # only the row at 200 counts after the warm-up
+
+
+def test_warmup_keeps_the_measured_mnist_curve_training():
+    """The MNIST curve measured for the shipped generator (iterations 250 … 4000): not a plateau yet."""
+    rows = [(250, 0.44), (500, 0.245), (1000, 0.225), (2000, 0.31), (3000, 0.395), (4000, 0.405)]
+    rule = PlateauRule()
+    assert plateaued([a for _, a in rows], rule)                              # what no warm-up would do
+    assert not plateaued([a for it, a in rows if it >= rule.warmup], rule)

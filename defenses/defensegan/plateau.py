@@ -7,8 +7,12 @@ the same row as the quality curve (:func:`quality.generator_row`: a harness-trai
 folder's ``quality.jsonl``. Training stops at the first snapshot where the rule says the curve has levelled
 off. The measurement forks the RNG, so a watched run follows exactly the trajectory of an unwatched one.
 
-Rule (:func:`plateaued`): with the FGSM-after-projection accuracies a_1 … a_k of the snapshots so far, stop
-when k > ``patience`` and max(last ``patience``) < max(the earlier ones) + ``min_delta``. The default
+Rule (:func:`plateaued`): with the FGSM-after-projection accuracies a_1 … a_k of the snapshots at or after
+``warmup`` iterations, stop when k > ``patience`` and max(last ``patience``) < max(the earlier ones) +
+``min_delta``. The warm-up exists because the first generators are so blurry that projecting removes the
+FGSM perturbation together with the digit's detail: measured on MNIST (n 200, L 50, R 2), 250 iterations gave
+0.44 under FGSM with clean accuracy 0.91, then 0.245, 0.225, 0.31, 0.395, 0.405 at 500 … 4 000 iterations;
+without a warm-up that early value would stop the run at 4 000. The default
 ``min_delta`` = 0.02 is about half the binomial standard error of an accuracy near 0.5 on 200 images, and
 snapshots come every 2 000 iterations, so the default stops after 6 000 iterations without a clear gain.
 """
@@ -35,12 +39,15 @@ class PlateauRule:
 
     patience: int = 3
     min_delta: float = 0.02
+    warmup: int = 2000
 
     def __post_init__(self) -> None:
         if self.patience < 1:
             raise ValueError(f"expected patience >= 1, got {self.patience}")
         if not 0 <= self.min_delta <= 1:
             raise ValueError(f"expected min_delta in [0, 1], got {self.min_delta}")
+        if self.warmup < 0:
+            raise ValueError(f"expected warmup >= 0, got {self.warmup}")
 
 
 def plateaued(values: list[float], rule: PlateauRule) -> bool:
@@ -73,7 +80,7 @@ class QualityWatch:
         return [mine[it] for it in sorted(mine)]
 
     def done(self) -> bool:
-        return plateaued([row[METRIC] for row in self.rows()], self.rule)
+        return plateaued([row[METRIC] for row in self.rows() if row["iteration"] >= self.rule.warmup], self.rule)
 
     def __call__(self, iteration: int, generator: nn.Module) -> bool:
         from defenses.defensegan import quality

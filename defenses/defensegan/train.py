@@ -322,9 +322,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--patience", type=int, default=PlateauRule.patience, help="snapshots without a gain (default 3)")
     p.add_argument("--min-delta", type=float, default=PlateauRule.min_delta,
                    help="accuracy gain that counts as one (default 0.02)")
+    p.add_argument("--warmup", type=int, default=PlateauRule.warmup,
+                   help="ignore snapshots before this iteration (default 2000)")
     args = p.parse_args(argv)
     try:
-        rule = PlateauRule(patience=args.patience, min_delta=args.min_delta) if args.until_plateau else None
+        rule = PlateauRule(patience=args.patience, min_delta=args.min_delta, warmup=args.warmup) if args.until_plateau else None
     except ValueError as e:
         p.error(str(e))  # exit 2 with the usage line
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
