@@ -106,6 +106,12 @@ def test_curve_measures_snapshots_and_the_shipped_generator(tmp_path, monkeypatc
     assert [r["iteration"] for r in out["rows"]] == [1, 2, 3]  # snapshots, then the shipped generator
     assert out["settings"]["L"] == 2 and all("acc_fgsm_projected" in r for r in out["rows"])
     assert [r["iteration"] for r in curve.measure("mnist", tmp_path / "run", upto=1, n=4, L=2, R=2)["rows"]] == [1]
+    first = {"settings": out["settings"], "rows": out["rows"][:1]}  # iteration 1 measured before
+    again = curve.measure("mnist", tmp_path / "run", upto=3, previous=first, n=4, L=2, R=2)
+    assert [r["iteration"] for r in again["rows"]] == [2, 3]  # only what is new is measured ...
+    assert curve.merge(first, again)["rows"] == out["rows"]  # ... and the merged curve is the same
+    other = {"settings": {**out["settings"], "L": 3}, "rows": out["rows"][:1]}
+    assert len(curve.measure("mnist", tmp_path / "run", upto=3, previous=other, n=4, L=2, R=2)["rows"]) == 3
 
 
 def test_curve_merge_keeps_rows_of_snapshots_no_longer_on_disk():

@@ -47,18 +47,25 @@ def setup(dataset: str, *, model: str = "A", epochs: int = 2, n: int = 200, eps:
     return clf, test.x[:n], test.y[:n], settings
 
 
-def measure(dataset: str, run: Path, *, upto: int, **setup_kw: Any) -> dict[str, Any]:
-    """The ``quality_curve`` entry: settings, the classifier's identity and one row per snapshot ≤ ``upto``."""
+def measure(dataset: str, run: Path, *, upto: int, previous: dict[str, Any] | None = None,
+            **setup_kw: Any) -> dict[str, Any]:
+    """The ``quality_curve`` entry: settings, the classifier's identity and one row per snapshot ≤ ``upto``.
+
+    Iterations already in ``previous`` under the same settings (same classifier, images and projection) are
+    not measured again; :func:`merge` keeps their rows. ``export`` keeps a curve only for the same run, so an
+    iteration names one generator."""
     from defenses.defensegan import quality
     from defenses.defensegan.artifacts import load_artifact
     from defenses.defensegan.train import list_snapshots
 
     clf, x, y, settings = setup(dataset, **setup_kw)
-    iterations = [it for it in list_snapshots(run) if it <= upto]
+    same = bool(previous) and previous.get("settings") == settings
+    known = {row["iteration"] for row in previous["rows"]} if same else set()
+    iterations = [it for it in list_snapshots(run) if it <= upto and it not in known]
     started = time.perf_counter()
     kw = {k: settings[k] for k in ("eps", "L", "R", "seed")}
     rows = quality.snapshot_curve(run, clf, x, y, iterations=iterations, **kw)
-    if upto not in iterations:  # the shipped generator is not a snapshot of the run: measure it as well
+    if upto not in iterations and upto not in known:  # the shipped generator is not a snapshot of the run: measure it as well
         gen, _ = load_artifact(dataset)
         rows.append({"iteration": upto, **quality.generator_row(gen, clf, x, y, **kw)})
     return {"settings": settings, "seconds": round(time.perf_counter() - started, 1), "rows": rows}
@@ -86,14 +93,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--L", type=int, default=50)
     p.add_argument("--R", type=int, default=2)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--remeasure", action="store_true", help="measure every snapshot again, not only new ones")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
     prov = verify_artifact(args.dataset)
     run = args.run_dir or find_run(args.dataset)
     upto = int(prov["iterations"])
-    curve = merge(prov.get("quality_curve"), measure(args.dataset, run, upto=upto, model=args.model, n=args.n,
-                                                     L=args.L, R=args.R))
+    previous = None if args.remeasure else prov.get("quality_curve")
+    curve = merge(previous, measure(args.dataset, run, upto=upto, previous=previous, model=args.model, n=args.n,
+                                    L=args.L, R=args.R))
     curve["rows"] = [row for row in curve["rows"] if row["iteration"] <= upto]
     prov["quality_curve"] = curve
     _, js = artifact_paths(args.dataset)
