@@ -64,15 +64,16 @@ def test_extend_report_adds_rows_sections_and_figures():
     sheet = {"inputs": image_sheet(torch.rand(3, 1, 28, 28)), "purified": image_sheet(torch.rand(3, 1, 28, 28))}
     records = [_record("k1"), _record("k0", attack="none", samples=sheet),
                _record("k2", threat="unrolled"), _record("k3", attack="none", params={"L": 20, "R": 2}),
-               _record("k4", params={"L": 20, "R": 2}, label="L=20")]
+               _record("k4", params={"L": 20, "R": 2}, label="L=20"),
+               _record("k5", params={"L": 20, "R": 2, "z_init": "prior"}, label="L=20 prior")]
     report = Report(title="T", tidy=pd.DataFrame(columns=COLUMNS), table=pd.DataFrame(), texts={}, manifest={})
     dg.extend_report(report, records, {"notes": "profile notes"})
-    assert list(report.tidy["metric"]) == ["detection_auc"] * 3
+    assert list(report.tidy["metric"]) == ["detection_auc"] * 4
     text = report.texts["defensegan.md"]
     for needle in ("profile notes", "artifact", "generator trained 1000", "unrolled", "grad 0", "AUC"):
         assert needle in text
     assert {"detection_roc.png", "sample_sheet.png", "sweep.png"} <= set(report.figures)
-    frame = dg.sweep_frame(records)
+    frame = dg.sweep_frame(records)  # the z_init = prior cell is not a point of the L / R curve
     assert list(frame["L"]) == [10, 20] and frame["fgsm"].tolist() == pytest.approx([2 / 3, 2 / 3])
     assert frame["s_per_image"].tolist() == pytest.approx([1.0, 1.0])  # 6 s / (2 projections × 3 images)
 

@@ -137,12 +137,18 @@ def _lr(r: dict[str, Any]) -> tuple[int, int]:
     return int(p["L"]), int(p["R"])
 
 
+DEFAULT_SWITCHES = {"variant": "orig", "z_init": "code", "lr_schedule": "constant"}
+
+
 def sweep_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Per (model, L, R) of the Orig variant: clean and oblivious-FGSM accuracy, seconds per image, n."""
+    """Per (model, L, R) of the Orig variant with the released code's switches (z-init, LR schedule): clean
+    and oblivious-FGSM accuracy, seconds per image, n. Cells with other switches are the table's columns only."""
     out: dict[tuple, dict[str, Any]] = {}
     for r in _dg(records):
         c = r["config"]
-        if c["defense_params"].get("variant", "orig") != "orig" or c["attack"] not in ("none", "fgsm"):
+        if any(c["defense_params"].get(k, v) != v for k, v in DEFAULT_SWITCHES.items()):
+            continue
+        if c["attack"] not in ("none", "fgsm"):
             continue
         if c["attack"] == "fgsm" and c["threat"] != "oblivious":
             continue
