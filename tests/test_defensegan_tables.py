@@ -7,7 +7,6 @@ The fast test runs a reduced grid (model A, three attacks); the slow ones run bo
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -41,6 +40,10 @@ def _check(root, spec) -> None:
                 assert trained["config"]["train_images"] == spec.settings["rec_train_images"] and trained["transform"]
     report = build_report(root)
     assert COLUMNS <= set(report.table["column"].astype(str))
+    columns = list(report.table["column"].cat.categories)
+    labels = [d.get("label", d["key"]) for d in spec.defenses if d["key"] != "none"]
+    first = [min(i for i, c in enumerate(columns) if c.startswith(label)) for label in labels]
+    assert columns[:2] == ["No Attack", "No Defense"] and first == sorted(first), columns  # the spec's order
     assert (report.tidy["metric"] == "detection_auc").any()
     assert "Threat settings" in report.texts["table.md"]
     assert {"detection_roc.png", "sample_sheet.png"} <= set(report.figures)
@@ -63,11 +66,9 @@ def test_reduced_defensegan_table_end_to_end(tmp_path, isolated_cache):
 @pytest.mark.parametrize("experiment", ["defensegan-whitebox-mnist", "defensegan-whitebox-fmnist"])
 def test_smoke_table(tmp_path, isolated_cache, experiment):
     spec = load_spec(experiment, profile="smoke")
-    started = time.perf_counter()
     summary = run(spec, out=tmp_path, device="cpu")
     assert summary.failed == 0 and summary.total == 128
     _check(tmp_path / spec.key / "smoke", spec)
-    assert time.perf_counter() - started < 900, "the smoke profile is meant for CI"
 
 
 @needs_mnist

@@ -6,6 +6,7 @@ whose provenance is "recalled" (not checked against the PDF) are marked † and 
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import pandas as pd
 
@@ -38,8 +39,11 @@ def _column(row: pd.Series) -> str:
         f"{row['defense']} ({row['threat']})" if row["attack"] != "none" else f"{row['defense']} (no attack)")
 
 
-def paper_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Long paper-layout table: one row per (attack row, model, column) with ours, interval, paper, Δ."""
+def paper_table(frame: pd.DataFrame, defense_order: Sequence[str] = ()) -> pd.DataFrame:
+    """Long paper-layout table: one row per (attack row, model, column) with ours, interval, paper, Δ.
+
+    Defense columns follow ``defense_order`` (the spec's defense labels, in the spec's order), then any other
+    defense alphabetically; each defense's columns go no attack, oblivious, unrolled, bpda."""
     acc = frame[frame["metric"] == "accuracy"].copy()
     if acc.empty:
         return pd.DataFrame(columns=["attack", "model", "column", "ours", "ci_low", "ci_high", "paper", "mark", "delta"])
@@ -59,7 +63,9 @@ def paper_table(frame: pd.DataFrame) -> pd.DataFrame:
                          "mark": _MARK.get(r["paper_status"], "")})
     table = pd.DataFrame(rows)
     table["delta"] = table["ours"] - table["paper"]
-    rank = {c: (d, _THREAT_ORDER.get(t, 9)) for c, d, t in zip(acc["column"], acc["defense"], acc["threat"])}
+    position = {label: i for i, label in enumerate(dict.fromkeys(defense_order))}
+    rank = {c: (position.get(d, len(position)), d, _THREAT_ORDER.get(t, 9))
+            for c, d, t in zip(acc["column"], acc["defense"], acc["threat"])}
     order = ["No Attack", "No Defense", *sorted(set(table["column"]) - {"No Attack", "No Defense"}, key=rank.get)]
     table["column"] = pd.Categorical(table["column"], categories=order, ordered=True)
     labels = sorted(dict.fromkeys(table["attack"]), key=lambda a: (_ORDER.get(a.split(" ")[0], 99), a))
