@@ -9,13 +9,34 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
+_HATCH = {"unrolled": "//", "bpda": "xx"}  # a defense's threat columns share its colour; "no attack" is paler
+
+
+def _family(column: str) -> tuple[str, str]:
+    """("Defense-GAN-Orig (unrolled)") -> ("Defense-GAN-Orig", "unrolled"); a plain column has threat ""."""
+    family, _, threat = column.partition(" (")
+    return family, threat.rstrip(")")
+
+
 def accuracy_bars(table: pd.DataFrame, *, title: str) -> plt.Figure:
-    """Accuracy per model and column, one panel per attack row; paper values as black markers."""
+    """Accuracy per model and column, one panel per attack row (three to a row); paper values as black
+    markers. Each defense has one colour; its no-attack column is paler, unrolled and bpda are hatched."""
     attacks = list(dict.fromkeys(table["attack"]))
     columns = [c for c in table["column"].cat.categories if c in set(table["column"])]
-    fig, axes = plt.subplots(1, len(attacks), figsize=(4.2 * len(attacks), 3.6), squeeze=False, sharey=True)
+    families = list(dict.fromkeys(_family(c)[0] for c in columns))
+    palette = plt.get_cmap("tab10")
+    n_models = max(len(set(table["model"])), 1)
+    ncols = min(3, len(attacks))
+    nrows = -(-len(attacks) // ncols)
+    panel = max(4.2, 0.09 * len(columns) * n_models + 1.2)
+    legend_rows = -(-(len(columns) + 1) // 5)  # the columns (and the paper marker), five to a row
+    height = 3.3 * nrows + 0.2 * legend_rows + 0.5
+    legend_width = min(5, len(columns) + 1) * (0.065 * max(map(len, columns), default=8) + 0.6)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(panel * ncols, legend_width, 0.09 * len(title)), height),
+                             squeeze=False, sharey=True)
     width = 0.8 / max(1, len(columns))
-    for ax, attack in zip(axes[0], attacks):
+    has_paper = bool(table["paper"].notna().any())
+    for ax, attack in zip(axes.flat, attacks):
         part = table[table["attack"] == attack]
         models = sorted(set(part["model"]))
         for j, column in enumerate(columns):
@@ -23,19 +44,25 @@ def accuracy_bars(table: pd.DataFrame, *, title: str) -> plt.Figure:
             xs = np.arange(len(models)) + (j - (len(columns) - 1) / 2) * width
             ours = rows["ours"].to_numpy(dtype=float)
             err = np.vstack([ours - rows["ci_low"].to_numpy(dtype=float), rows["ci_high"].to_numpy(dtype=float) - ours])
-            ax.bar(xs, ours, width, yerr=np.clip(np.nan_to_num(err), 0, None), capsize=2, label=column)
+            family, threat = _family(column)
+            ax.bar(xs, ours, width, yerr=np.clip(np.nan_to_num(err), 0, None), capsize=2, label=column,
+                   color=palette(families.index(family) % 10), alpha=0.45 if threat == "no attack" else 1.0,
+                   hatch=_HATCH.get(threat), edgecolor="white", linewidth=0, error_kw={"elinewidth": 0.8})
             paper = rows["paper"].to_numpy(dtype=float)
             ax.scatter(xs, paper, marker="_", s=120, color="black", zorder=3,
-                       label="paper" if j == 0 and attack == attacks[0] else None)
+                       label="paper" if j == 0 and attack == attacks[0] and has_paper else None)
         ax.set_xticks(range(len(models)), models)
         ax.set_title(str(attack))
         ax.set_ylim(0, 1.05)
         ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("accuracy")
+    for ax in axes.flat[len(attacks):]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("accuracy")
     fig.suptitle(title, fontsize=10)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, (0.2 * legend_rows + 0.15) / height, 1, 1 - 0.35 / height))
     return fig
 
 
