@@ -70,7 +70,8 @@ def build_report(root: Path) -> Report:
     if spec.get("track", "classifier") == "faces":
         import_target("bench.tracks.faces_report:extend_report")(report, records, spec)
         return report
-    order = [d.get("label", d["key"]) for d in spec.get("defenses", []) if isinstance(d, dict)]
+    # a spec names a defense by key ("median") or as a table; the label defaults to the key (spec_checks)
+    order = [d if isinstance(d, str) else d.get("label", d["key"]) for d in spec.get("defenses", [])]
     report.table = tables.paper_table(tidy, defense_order=order)
     report.texts = {"table.md": tables.markdown(report.table, title=title),
                     "table.tex": tables.latex(report.table, title=title)}

@@ -8,14 +8,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.report.tables import column_parts  # noqa: E402
 
 _HATCH = {"unrolled": "//", "bpda": "xx"}  # a defense's threat columns share its colour; "no attack" is paler
-
-
-def _family(column: str) -> tuple[str, str]:
-    """("Defense-GAN-Orig (unrolled)") -> ("Defense-GAN-Orig", "unrolled"); a plain column has threat ""."""
-    family, _, threat = column.partition(" (")
-    return family, threat.rstrip(")")
 
 
 def accuracy_bars(table: pd.DataFrame, *, title: str) -> plt.Figure:
@@ -23,7 +18,7 @@ def accuracy_bars(table: pd.DataFrame, *, title: str) -> plt.Figure:
     markers. Each defense has one colour; its no-attack column is paler, unrolled and bpda are hatched."""
     attacks = list(dict.fromkeys(table["attack"]))
     columns = [c for c in table["column"].cat.categories if c in set(table["column"])]
-    families = list(dict.fromkeys(_family(c)[0] for c in columns))
+    families = list(dict.fromkeys(column_parts(c)[0] for c in columns))
     palette = plt.get_cmap("tab10")
     n_models = max(len(set(table["model"])), 1)
     ncols = min(3, len(attacks))
@@ -44,7 +39,7 @@ def accuracy_bars(table: pd.DataFrame, *, title: str) -> plt.Figure:
             xs = np.arange(len(models)) + (j - (len(columns) - 1) / 2) * width
             ours = rows["ours"].to_numpy(dtype=float)
             err = np.vstack([ours - rows["ci_low"].to_numpy(dtype=float), rows["ci_high"].to_numpy(dtype=float) - ours])
-            family, threat = _family(column)
+            family, threat = column_parts(column)
             ax.bar(xs, ours, width, yerr=np.clip(np.nan_to_num(err), 0, None), capsize=2, label=column,
                    color=palette(families.index(family) % 10), alpha=0.45 if threat == "no attack" else 1.0,
                    hatch=_HATCH.get(threat), edgecolor="white", linewidth=0, error_kw={"elinewidth": 0.8})

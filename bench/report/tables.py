@@ -39,6 +39,13 @@ def _column(row: pd.Series) -> str:
         f"{row['defense']} ({row['threat']})" if row["attack"] != "none" else f"{row['defense']} (no attack)")
 
 
+def column_parts(column: str) -> tuple[str, str]:
+    """The inverse of :func:`_column` for a defense column: "MagNet (unrolled)" -> ("MagNet", "unrolled");
+    a column without a suffix (No Attack, No Defense, an oblivious defense) has threat ""."""
+    defense, _, threat = column.partition(" (")
+    return defense, threat.removesuffix(")")
+
+
 def paper_table(frame: pd.DataFrame, defense_order: Sequence[str] = ()) -> pd.DataFrame:
     """Long paper-layout table: one row per (attack row, model, column) with ours, interval, paper, Δ.
 

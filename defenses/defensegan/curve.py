@@ -65,7 +65,7 @@ def measure(dataset: str, run: Path, *, upto: int, previous: dict[str, Any] | No
     started = time.perf_counter()
     kw = {k: settings[k] for k in ("eps", "L", "R", "seed")}
     rows = quality.snapshot_curve(run, clf, x, y, iterations=iterations, **kw)
-    if upto not in iterations and upto not in known:  # the shipped generator is not a snapshot of the run: measure it as well
+    if upto not in iterations and upto not in known:  # the shipped generator is no snapshot: measure it too
         gen, _ = load_artifact(dataset)
         rows.append({"iteration": upto, **quality.generator_row(gen, clf, x, y, **kw)})
     return {"settings": settings, "seconds": round(time.perf_counter() - started, 1), "rows": rows}

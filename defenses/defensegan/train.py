@@ -326,7 +326,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="ignore snapshots before this iteration (default 2000)")
     args = p.parse_args(argv)
     try:
-        rule = PlateauRule(patience=args.patience, min_delta=args.min_delta, warmup=args.warmup) if args.until_plateau else None
+        rule = (PlateauRule(patience=args.patience, min_delta=args.min_delta, warmup=args.warmup)
+                if args.until_plateau else None)
     except ValueError as e:
         p.error(str(e))  # exit 2 with the usage line
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
