@@ -41,6 +41,16 @@ def test_resume_is_exact(tmp_path):
         train_wgan_gp(_images(), config=WGANConfig(iters=3, **TINY), out_dir=tmp_path / "b", progress=False)
 
 
+def test_time_budget_checkpoints_and_resumes_on_the_same_trajectory(tmp_path):
+    straight = train_wgan_gp(_images(), config=WGANConfig(iters=3, **TINY), out_dir=tmp_path / "a", progress=False)
+    train_wgan_gp(_images(), config=WGANConfig(iters=3, **TINY), out_dir=tmp_path / "b", progress=False,
+                  max_seconds=0.0)  # spent after the first iteration
+    assert torch.load(tmp_path / "b" / "state.pt", weights_only=True)["iteration"] == 1
+    resumed = train_wgan_gp(_images(), config=WGANConfig(iters=3, **TINY), out_dir=tmp_path / "b", progress=False)
+    for (k, a), (_, b) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
 def test_training_folder_is_locked(tmp_path):
     tmp_path.mkdir(exist_ok=True)
     held = _lock(tmp_path)

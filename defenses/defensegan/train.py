@@ -18,7 +18,9 @@ Run folder: ``$BENCH_CACHE/gan/<dataset>-<key[:12]>/`` (``$BENCH_CACHE`` default
     quality.jsonl        with ``--until-plateau``: Defense-GAN's oblivious FGSM accuracy at each snapshot
 
 ``--until-plateau`` stops training once that accuracy levels off (:mod:`defenses.defensegan.plateau`);
-``--iters`` remains the upper bound.
+``--iters`` remains the upper bound. ``--max-minutes`` stops (with a full checkpoint) once that much wall time
+has passed, for runs that must fit a session or an accelerator lease; the next call resumes there, on the
+same trajectory.
 """
 from __future__ import annotations
 
@@ -153,7 +155,8 @@ def _snapshot_generator(out_dir: Path, config: WGANConfig) -> Generator:
 def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), out_dir: str | Path,
                   resume: bool = True, progress: bool = True, meta: dict[str, Any] | None = None,
                   device: str | torch.device = "cpu",
-                  on_snapshot: Callable[[int, Generator], bool] | None = None) -> Generator:
+                  on_snapshot: Callable[[int, Generator], bool] | None = None,
+                  max_seconds: float | None = None) -> Generator:
     """Train (or resume) a WGAN-GP on ``images`` (N, 1, 28, 28) float in [0, 1]; return G in eval mode.
 
     ``out_dir`` holds ``state.pt`` (full state every ``config.checkpoint_every`` iterations and at the
@@ -230,6 +233,9 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
         if snap:
             atomic_save({k: v.half().cpu() for k, v in gen.state_dict().items()}, snapshot_path(out_dir, it))
         stop = bool(snap and on_snapshot is not None and on_snapshot(it, gen))
+        if max_seconds is not None and not stop and time.perf_counter() - t0 >= max_seconds:
+            log.info("time budget of %.0f s reached at iteration %d; checkpointing", max_seconds, it)
+            stop = True
         if it % config.checkpoint_every == 0 or it == config.iters or stop:
             checkpoint(it)
         if bar is not None:
@@ -256,11 +262,13 @@ def load_train_images(dataset: str) -> tuple[torch.Tensor, str | None]:
 
 def run(dataset: str, images: torch.Tensor, *, config: WGANConfig, resume: bool = True, progress: bool = True,
         dataset_sha256: str | None = None, command: str | None = None,
-        device: str | torch.device = "cpu", until_plateau: PlateauRule | None = None) -> tuple[Generator, Path]:
+        device: str | torch.device = "cpu", until_plateau: PlateauRule | None = None,
+        max_seconds: float | None = None) -> tuple[Generator, Path]:
     """Train into the content-keyed cache folder for ``dataset``; return (generator, run folder).
 
     ``until_plateau``: also stop at the first snapshot where Defense-GAN's oblivious FGSM accuracy has levelled
-    off (:mod:`defenses.defensegan.plateau`); ``config.iters`` stays the upper bound.
+    off (:mod:`defenses.defensegan.plateau`); ``config.iters`` stays the upper bound. ``max_seconds``: as in
+    :func:`train_wgan_gp`.
     """
     data_sha = tensor_sha256(images)
     key = gan_key(data_sha, config)
@@ -278,7 +286,7 @@ def run(dataset: str, images: torch.Tensor, *, config: WGANConfig, resume: bool 
             log.info("%s: the FGSM accuracy already levelled off at iteration %d (%s)", out, last, watch.path)
             return _snapshot_generator(out, dataclasses.replace(config, iters=last)), out
     gen = train_wgan_gp(images, config=config, out_dir=out, resume=resume, progress=progress, meta=meta,
-                        device=device, on_snapshot=watch)
+                        device=device, on_snapshot=watch, max_seconds=max_seconds)
     return gen, out
 
 
@@ -319,6 +327,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda (random numbers are drawn on the CPU either way)")
     p.add_argument("--until-plateau", action="store_true",
                    help="measure Defense-GAN under oblivious FGSM at each snapshot and stop when it levels off")
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="checkpoint and stop after this much wall time (resume with the same command)")
     p.add_argument("--patience", type=int, default=PlateauRule.patience, help="snapshots without a gain (default 3)")
     p.add_argument("--min-delta", type=float, default=PlateauRule.min_delta,
                    help="accuracy gain that counts as one (default 0.02)")
@@ -330,13 +340,16 @@ def main(argv: list[str] | None = None) -> None:
                 if args.until_plateau else None)
     except ValueError as e:
         p.error(str(e))  # exit 2 with the usage line
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        p.error(f"--max-minutes: expected a positive number, got {args.max_minutes}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
     images, sha = load_train_images(args.dataset)
     config = WGANConfig(iters=args.iters, seed=args.seed, checkpoint_every=args.checkpoint_every)
     command = " ".join(["python -m defenses.defensegan.train", *(sys.argv[1:] if argv is None else argv)])
     _, out = run(args.dataset, images, config=config, resume=args.resume, dataset_sha256=sha, command=command,
-                 device=args.device, until_plateau=rule)
+                 device=args.device, until_plateau=rule,
+                 max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
     log.info("done: %s", out)
 
 
