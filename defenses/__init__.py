@@ -10,4 +10,5 @@ BUILTIN = {
     "defense-gan": "defenses.defensegan.factory:build",
     "magnet": "defenses.magnet:build",
     "adv-training": "defenses.adv_training:build",
+    "nearest-train": "defenses.nearest_train:build",
 }
