@@ -11,7 +11,9 @@ The distance is the per-pixel mean squared error, as Defense-GAN's projection lo
 as ``rec_mse`` so the detection ROC applies unchanged. The search is exact: one matrix product per chunk of
 training images, then the chosen image's error recomputed directly (no cancellation error in ``rec_mse``).
 The map is piecewise constant, so its true derivative is zero almost everywhere: ``unrolled`` returns that
-(a zero gradient), and ``bpda`` is the attack that can see through it.
+(a zero gradient). BPDA's identity backward is a poor stand-in for such a map (the output only changes when
+the input crosses into another training image's cell), so the specs run this column under oblivious attacks
+only: it is a measure of the range, not a claim of robustness.
 """
 from __future__ import annotations
 
