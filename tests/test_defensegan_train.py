@@ -130,3 +130,66 @@ def test_shipped_state_resumes_on_a_machine_without_cache(tmp_path, monkeypatch)
     # a run of another seed ignores the shipped state and trains from scratch
     monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "other-seed"))
     train.run("mnist", _images(), config=WGANConfig(iters=1, seed=5, **cfg), progress=False)
+
+
+def test_bf16_precision_trains_and_keys_apart():
+    from defenses.defensegan.train import gan_key
+
+    assert WGANConfig().keyed() == {k: v for k, v in WGANConfig(precision="fp32").keyed().items()}
+    assert "precision" not in WGANConfig().keyed()  # fp32 runs keep the keys they had before the option
+    assert gan_key("d", WGANConfig()) != gan_key("d", WGANConfig(precision="bf16"))
+    with pytest.raises(ValueError, match="precision"):
+        WGANConfig(precision="fp8")
+
+
+def test_warm_start_continues_the_shipped_generator(tmp_path, monkeypatch):
+    """A continuing run starts at the shipped iteration from its weights, keys apart, resumes exactly, and
+    its export carries the whole lineage (and the critic, so the next continuation needs no warm-up)."""
+    from defenses.defensegan import lineage, train
+
+    monkeypatch.setattr(artifacts, "WEIGHTS_DIR", tmp_path / "weights")
+    monkeypatch.setenv("BENCH_CACHE", str(tmp_path / "cache"))
+    cfg = dict(TINY, snapshot_at=(2, 4, 5))
+    train.run("mnist", _images(), config=WGANConfig(iters=2, **cfg), progress=False, command="first")
+    first = artifacts.find_run("mnist", WGANConfig(**cfg))
+    artifacts.export_from_run("mnist", first, iteration=2)
+    artifacts.critic_path("mnist").unlink()  # as shipped before critics were: the warm start trains one
+    prov = json.loads(artifacts.artifact_paths("mnist")[1].read_text())
+    del prov["critic"]
+    artifacts.artifact_paths("mnist")[1].write_text(json.dumps(prov))
+
+    warm = lineage.from_shipped("mnist", critic_warmup=3)
+    assert warm.iteration == 2 and warm.critic is None
+    config = WGANConfig(iters=4, precision="bf16", **cfg)
+    _, out = train.run("mnist", _images(), config=config, progress=False, warm_start=warm, command="second")
+    assert out != first and sorted(list_snapshots(out)) == [4]
+    assert artifacts.find_run("mnist", WGANConfig(**cfg)) == out  # the newest run of the recipe
+    state = torch.load(out / "state.pt", weights_only=True)
+    assert state["iteration"] == 4
+    # the same call again finds the run finished; a longer one resumes without a second critic warm-up
+    again, _ = train.run("mnist", _images(), config=config, progress=False, warm_start=warm, command="second")
+    assert torch.equal(again.fc.weight, state["G"]["fc.weight"])
+
+    artifacts.export_from_run("mnist", out)
+    gen, prov = artifacts.load_artifact("mnist")
+    assert prov["iterations"] == 4 and prov["critic"]["iteration"] == 4
+    assert [(s["from"], s["to"], s["precision"], s["command"]) for s in prov["lineage"]] == [
+        (0, 2, "fp32", "first"), (2, 4, "bf16", "second")]
+    assert "fresh critic trained 3 steps alone" in prov["lineage"][1]["start"]
+    lines = lineage.deviations(prov)
+    assert any("2-4 continued from the shipped fp16 weights" in d for d in lines)
+    assert any("2-4 trained under bf16" in d for d in lines)
+
+    # the next continuation starts from the shipped critic
+    nxt = lineage.from_shipped("mnist")
+    assert nxt.critic is not None and nxt.parent["critic_warmup"] == 0
+    _, out3 = train.run("mnist", _images(), config=WGANConfig(iters=5, **cfg), progress=False, warm_start=nxt)
+    artifacts.export_from_run("mnist", out3)
+    prov = artifacts.verify_artifact("mnist")
+    assert [(s["from"], s["to"]) for s in prov["lineage"]] == [(0, 2), (2, 4), (4, 5)]
+    assert prov["lineage"][2]["start"].startswith("shipped fp16 G and critic")
+    artifacts.critic_path("mnist").write_bytes(b"tampered")
+    with pytest.raises(BenchError, match="SHA-256 mismatch"):
+        lineage.from_shipped("mnist")
+    with pytest.raises(BenchError, match="nothing to train"):
+        train.run("mnist", _images(), config=WGANConfig(iters=4, **cfg), progress=False, warm_start=nxt)

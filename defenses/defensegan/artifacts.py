@@ -6,6 +6,9 @@ An artifact is two files in ``defenses/defensegan/weights/``, and optionally a t
     <dataset>-wgan-gp.json      provenance: command, iterations, seed, data checksums, config, sha256 of the .pt
     <dataset>-wgan-gp.state.pt  the training run's full state at that iteration (G, critic, both Adam states,
                                 RNG, data order; ``state`` in the provenance gives its SHA-256 and iteration)
+    <dataset>-wgan-gp.critic.pt the critic at that iteration, fp16 (``critic`` in the provenance: SHA-256),
+                                exported with ``latest``: 2 MB that let a later run continue the generator
+                                without re-training a critic (:mod:`defenses.defensegan.lineage`)
 
 The third file exists because this generator is trained across sessions on machines that keep no cache:
 ``python -m defenses.defensegan.train`` seeds an empty run folder from it (after checking its SHA-256 and
@@ -44,6 +47,23 @@ def artifact_paths(dataset: str, weights_dir: Path | None = None) -> tuple[Path,
 def state_path(dataset: str, weights_dir: Path | None = None) -> Path:
     """The shipped full training state of ``dataset``'s generator run (may not exist)."""
     return Path(weights_dir or WEIGHTS_DIR) / f"{dataset}-wgan-gp.state.pt"
+
+
+def critic_path(dataset: str, weights_dir: Path | None = None) -> Path:
+    """The shipped fp16 critic of ``dataset``'s generator (may not exist)."""
+    return Path(weights_dir or WEIGHTS_DIR) / f"{dataset}-wgan-gp.critic.pt"
+
+
+def load_critic(dataset: str, prov: dict[str, Any], weights_dir: Path | None = None) -> dict[str, torch.Tensor] | None:
+    """The shipped critic's state dict when the provenance names one (SHA-256 checked), else None."""
+    entry = prov.get("critic")
+    if not entry:
+        return None
+    path = critic_path(dataset, weights_dir)
+    actual = sha256_file(path) if path.exists() else "missing"
+    if actual != entry.get("sha256"):
+        raise BenchError(f"SHA-256 mismatch for {path}: expected {entry.get('sha256')}, got {actual}")
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def shipped_state(dataset: str, key: str, weights_dir: Path | None = None) -> tuple[Path, int] | None:
@@ -144,6 +164,8 @@ def export_from_run(dataset: str, run: Path, *, iteration: int | str = "latest",
     so that training can go on from it elsewhere; without it a previously shipped state is removed, since it
     would no longer match the shipped generator.
     """
+    from defenses.defensegan import lineage
+
     state, it = generator_state_at(run, iteration)
     meta_file = Path(run) / "meta.json"
     meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
@@ -151,10 +173,14 @@ def export_from_run(dataset: str, run: Path, *, iteration: int | str = "latest",
             "command": meta.get("command"), "key": meta.get("key"),
             "data_tensor_sha256": meta.get("data_tensor_sha256"), "dataset_sha256": meta.get("dataset_sha256"),
             "num_images": meta.get("num_images"), "torch": meta.get("torch"), "run_dir": str(run)}
+    if meta.get("parent"):
+        prov["lineage"] = lineage.extend(meta["parent_provenance"], meta, it)
     _, js = artifact_paths(dataset, weights_dir)
     previous = json.loads(js.read_text()) if js.exists() else {}
-    if previous.get("key") == prov["key"] and previous.get("quality_curve"):
-        prov["quality_curve"] = previous["quality_curve"]  # earlier snapshots of this same run stay measured
+    history = {seg.get("key") for seg in lineage.lineage(prov)} | {prov["key"]}
+    if previous.get("key") in history and previous.get("quality_curve"):
+        prov["quality_curve"] = previous["quality_curve"]  # earlier snapshots of this history stay measured
+    _export_critic(dataset, run, it, prov, weights_dir)
     shipped = state_path(dataset, weights_dir)
     if with_state:
         full = torch.load(Path(run) / "state.pt", map_location="cpu", weights_only=True)
@@ -169,15 +195,50 @@ def export_from_run(dataset: str, run: Path, *, iteration: int | str = "latest",
     return save_artifact(state, prov, dataset=dataset, weights_dir=weights_dir)
 
 
-def find_run(dataset: str) -> Path:
-    """The training folder of ``dataset`` for the default recipe (seed 0) in the cache."""
-    from defenses.defensegan.train import WGANConfig, gan_key, load_train_images, run_dir, tensor_sha256
+def _export_critic(dataset: str, run: Path, iteration: int, prov: dict[str, Any], weights_dir: Path | None) -> None:
+    """Ship the run's critic (fp16) when its ``state.pt`` is at ``iteration``; else remove a stale one."""
+    path = critic_path(dataset, weights_dir)
+    state_file = Path(run) / "state.pt"
+    full = torch.load(state_file, map_location="cpu", weights_only=True) if state_file.exists() else None
+    if full is None or int(full["iteration"]) != iteration:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({k: v.to(torch.float16).contiguous() for k, v in full["D"].items()}, tmp)
+    tmp.replace(path)
+    prov["critic"] = {"file": path.name, "iteration": iteration, "sha256": sha256_file(path)}
 
-    images, _ = load_train_images(dataset)
-    run = run_dir(dataset, gan_key(tensor_sha256(images), WGANConfig()))
-    if not run.exists():
-        raise BenchError(f"no Defense-GAN training run for dataset {dataset!r} at {run}")
-    return run
+
+def find_run(dataset: str, recipe_config: Any = None) -> Path:
+    """The cached training folder of ``dataset`` with the recipe (default: ``WGANConfig()``, seed 0) whose
+    ``state.pt`` is newest: the original run, or the latest one that continued a shipped generator (any
+    precision)."""
+    from defenses.defensegan.train import WGANConfig, run_dir
+
+    recipe = {k: v for k, v in (recipe_config or WGANConfig()).keyed().items() if k != "precision"}
+    found = []
+    for meta_file in run_dir(dataset, "x").parent.glob(f"{dataset}-*/meta.json"):
+        meta = json.loads(meta_file.read_text())
+        cfg = {k: v for k, v in WGANConfig(**_config_fields(meta.get("config", {}))).keyed().items()
+               if k != "precision"}
+        state = meta_file.parent / "state.pt"
+        if meta.get("dataset") == dataset and cfg == recipe and state.exists():
+            found.append((state.stat().st_mtime, meta_file.parent))
+    if not found:
+        raise BenchError(f"no Defense-GAN training run for dataset {dataset!r} in {run_dir(dataset, 'x').parent}")
+    return max(found)[1]
+
+
+def _config_fields(cfg: dict[str, Any]) -> dict[str, Any]:
+    from defenses.defensegan.train import WGANConfig
+
+    known = {f.name for f in WGANConfig.__dataclass_fields__.values()}
+    out = {k: v for k, v in cfg.items() if k in known}
+    for k in ("betas", "snapshot_at"):
+        if k in out:
+            out[k] = tuple(out[k])
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:

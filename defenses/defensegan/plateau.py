@@ -79,6 +79,14 @@ class QualityWatch:
         mine = {row["iteration"]: row for row in rows if row.get("settings") == self.settings}
         return [mine[it] for it in sorted(mine)]
 
+    def seed(self, curve: dict[str, Any]) -> None:
+        """Start an empty history with a parent generator's measured curve (``quality_curve`` of its
+        provenance) when it was measured with these settings, so the rule sees the whole training history."""
+        if self.path.exists() or curve.get("settings") != self.settings:
+            return
+        lines = [json.dumps({**row, "settings": self.settings}, sort_keys=True) for row in curve["rows"]]
+        self.path.write_text("".join(line + "\n" for line in lines))
+
     def done(self) -> bool:
         return plateaued([row[METRIC] for row in self.rows() if row["iteration"] >= self.rule.warmup], self.rule)
 

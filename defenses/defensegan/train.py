@@ -6,6 +6,11 @@ for generator and critic, gradient penalty λ = 10, 5 critic steps per generator
 Deviation, on purpose: the gradient-penalty slope is the L2 norm over all of C·H·W per sample (standard
 WGAN-GP). The upstream TF code sums squares over axis 1 only, which on NHWC tensors is the H axis.
 
+``precision = "bf16"`` (``--precision bf16``) runs the forward passes under bfloat16 autocast (weights, Adam
+and the losses stay fp32): measured here, 1.6x faster per iteration on a CPU with AVX512-BF16 (2.04 s ->
+1.28 s on one core). It is part of the run's content key and is stated as a deviation in every report.
+A run may also continue a shipped generator (``--warm-start shipped``, :mod:`defenses.defensegan.lineage`).
+
 The content key covers (architecture, data checksum, config without the iteration count, seed), so one
 run folder serves every iteration count: a longer request resumes it, a shorter one uses a snapshot. An
 empty run folder is first seeded from the training state shipped in ``weights/`` for the same key, when
@@ -34,7 +39,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Literal, get_args
 
 import torch
 
@@ -43,7 +48,11 @@ from bench.errors import BenchError
 from defenses.defensegan.nets import ARCH, Critic, Generator
 from defenses.defensegan.plateau import PlateauRule, watch_for
 
+if TYPE_CHECKING:
+    from defenses.defensegan.lineage import WarmStart
+
 log = logging.getLogger(__name__)
+Precision = Literal["fp32", "bf16"]
 
 DEFAULT_SNAPSHOTS = (250, 500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 24000, 32000, 50000, 100000,
                      200000)
@@ -65,12 +74,19 @@ class WGANConfig:
     checkpoint_every: int = 100
     snapshot_at: tuple[int, ...] = DEFAULT_SNAPSHOTS
     snapshot_every: int = 2000
+    precision: Precision = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.precision not in get_args(Precision):
+            raise ValueError(f"expected precision in {get_args(Precision)}, got {self.precision!r}")
 
     def keyed(self) -> dict[str, Any]:
-        """The fields that change the trained weights at a given iteration."""
+        """The fields that change the trained weights at a given iteration (fp32 runs keep their old keys)."""
         d = dataclasses.asdict(self)
         for k in ("iters", "checkpoint_every", "snapshot_at", "snapshot_every"):
             d.pop(k)
+        if d["precision"] == "fp32":
+            d.pop("precision")
         d["betas"] = list(d["betas"])
         return d
 
@@ -80,9 +96,11 @@ def tensor_sha256(x: torch.Tensor) -> str:
     return hashlib.sha256(x.detach().to(torch.float32).contiguous().cpu().numpy().tobytes()).hexdigest()
 
 
-def gan_key(data_sha256: str, config: WGANConfig) -> str:
-    """Content key of a training run: architecture, data, keyed config and seed (not the iteration count)."""
-    return content_key({"arch": ARCH, "data": data_sha256, "config": config.keyed(), "seed": config.seed})
+def gan_key(data_sha256: str, config: WGANConfig, parent: dict[str, Any] | None = None) -> str:
+    """Content key of a training run: architecture, data, keyed config and seed (not the iteration count), and
+    for a run that continues a shipped generator, that generator (``WarmStart.parent``)."""
+    keyed = {"arch": ARCH, "data": data_sha256, "config": config.keyed(), "seed": config.seed}
+    return content_key(keyed if parent is None else {**keyed, "parent": parent})
 
 
 def run_dir(dataset: str, key: str) -> Path:
@@ -111,7 +129,28 @@ def list_snapshots(out_dir: Path) -> dict[int, Path]:
 def _gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     x_hat = (real + alpha * (fake - real)).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(dim=1) - 1.0) ** 2).mean()
+    return ((grad.float().flatten(1).norm(dim=1) - 1.0) ** 2).mean()
+
+
+def _autocast(device: torch.device, precision: Precision) -> Any:
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def _critic_step(gen: Generator, critic: Critic, opt_d: torch.optim.Optimizer, real: torch.Tensor,
+                 rng: torch.Generator, config: WGANConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """One WGAN-GP critic update on a real batch (N, 1, 28, 28); returns (critic loss, gradient penalty)."""
+    bs, device = len(real), real.device
+    with _autocast(device, config.precision):
+        with torch.no_grad():
+            fake = gen(torch.randn(bs, config.latent_dim, generator=rng).to(device)).float()
+        alpha = torch.rand(bs, 1, 1, 1, generator=rng).to(device)
+        wdist = critic(real).float().mean() - critic(fake).float().mean()
+        gp = _gradient_penalty(critic, real, fake, alpha)
+    loss_d = -wdist + config.gp_lambda * gp
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    return loss_d, gp
 
 
 class _Batches:
@@ -156,7 +195,7 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
                   resume: bool = True, progress: bool = True, meta: dict[str, Any] | None = None,
                   device: str | torch.device = "cpu",
                   on_snapshot: Callable[[int, Generator], bool] | None = None,
-                  max_seconds: float | None = None) -> Generator:
+                  max_seconds: float | None = None, warm_start: WarmStart | None = None) -> Generator:
     """Train (or resume) a WGAN-GP on ``images`` (N, 1, 28, 28) float in [0, 1]; return G in eval mode.
 
     ``out_dir`` holds ``state.pt`` (full state every ``config.checkpoint_every`` iterations and at the
@@ -165,6 +204,8 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
     ``device`` only moves the computation (random numbers are drawn on the CPU); the returned G is on it.
     ``on_snapshot(iteration, G)`` is called after each snapshot; when it returns True the run checkpoints and
     stops there (``plateau.QualityWatch``). It must leave the RNG alone (the watch forks it).
+    ``warm_start``: when the folder holds no state yet, start from that generator (and critic) at its
+    iteration instead of from the initialisation (:func:`defenses.defensegan.lineage.apply`).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -179,7 +220,7 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.lr, betas=config.betas)
     rng = torch.Generator().manual_seed(config.seed + 1)
     batches = _Batches(len(images), config.batch_size, rng)
-    start = 0
+    start, warmed = 0, False
     state_file = out_dir / "state.pt"
     lock = _lock(out_dir)  # noqa: F841 -- held until this function returns
     if resume and state_file.exists():
@@ -194,6 +235,11 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
         batches.perm, batches.pos = state["perm"], int(state["pos"])
         start = int(state["iteration"])
         log.info("resumed %s at iteration %d", out_dir, start)
+    elif warm_start is not None:
+        from defenses.defensegan.lineage import apply
+
+        start, warmed = apply(warm_start, gen, critic, lambda: _critic_step(
+            gen, critic, opt_d, images[batches.next().to(device)], rng, config)), True
 
     def checkpoint(it: int) -> None:
         atomic_save({"G": gen.state_dict(), "D": critic.state_dict(), "opt_G": opt_g.state_dict(),
@@ -201,6 +247,8 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
                      "pos": batches.pos, "iteration": it, "config": json.dumps(dataclasses.asdict(config))},
                     state_file)
 
+    if warmed:
+        checkpoint(start)  # a resume must not warm the critic up again
     bs, zdim = config.batch_size, config.latent_dim
     bar = None
     if progress:
@@ -212,17 +260,9 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
     t0, it = time.perf_counter(), start
     for it in range(start + 1, config.iters + 1):
         for _ in range(config.critic_iters):
-            real = images[batches.next().to(device)]
-            with torch.no_grad():
-                fake = gen(torch.randn(bs, zdim, generator=rng).to(device))
-            alpha = torch.rand(bs, 1, 1, 1, generator=rng).to(device)
-            wdist = critic(real).mean() - critic(fake).mean()
-            gp = _gradient_penalty(critic, real, fake, alpha)
-            loss_d = -wdist + config.gp_lambda * gp
-            opt_d.zero_grad(set_to_none=True)
-            loss_d.backward()
-            opt_d.step()
-        loss_g = -critic(gen(torch.randn(bs, zdim, generator=rng).to(device))).mean()
+            loss_d, gp = _critic_step(gen, critic, opt_d, images[batches.next().to(device)], rng, config)
+        with _autocast(device, config.precision):
+            loss_g = -critic(gen(torch.randn(bs, zdim, generator=rng).to(device))).float().mean()
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -241,7 +281,7 @@ def train_wgan_gp(images: torch.Tensor, *, config: WGANConfig = WGANConfig(), ou
         if bar is not None:
             bar.update(1)
             if it % 10 == 0:
-                bar.set_postfix(w=f"{wdist.item():.3f}", gp=f"{gp.item():.3f}", g=f"{loss_g.item():.3f}",
+                bar.set_postfix(d=f"{loss_d.item():.3f}", gp=f"{gp.item():.3f}", g=f"{loss_g.item():.3f}",
                                 refresh=False)
         if stop:
             break
@@ -263,30 +303,39 @@ def load_train_images(dataset: str) -> tuple[torch.Tensor, str | None]:
 def run(dataset: str, images: torch.Tensor, *, config: WGANConfig, resume: bool = True, progress: bool = True,
         dataset_sha256: str | None = None, command: str | None = None,
         device: str | torch.device = "cpu", until_plateau: PlateauRule | None = None,
-        max_seconds: float | None = None) -> tuple[Generator, Path]:
+        max_seconds: float | None = None, warm_start: WarmStart | None = None) -> tuple[Generator, Path]:
     """Train into the content-keyed cache folder for ``dataset``; return (generator, run folder).
 
     ``until_plateau``: also stop at the first snapshot where Defense-GAN's oblivious FGSM accuracy has levelled
     off (:mod:`defenses.defensegan.plateau`); ``config.iters`` stays the upper bound. ``max_seconds``: as in
-    :func:`train_wgan_gp`.
+    :func:`train_wgan_gp`. ``warm_start``: continue that generator in a run keyed by it
+    (:mod:`defenses.defensegan.lineage`); the plateau rule then also sees the parent's measured curve.
     """
+    if warm_start is not None and warm_start.iteration >= config.iters:
+        raise BenchError(f"the warm start is at iteration {warm_start.iteration}; --iters {config.iters} "
+                         "leaves nothing to train")
     data_sha = tensor_sha256(images)
-    key = gan_key(data_sha, config)
+    parent = None if warm_start is None else warm_start.parent
+    key = gan_key(data_sha, config, parent)
     out = run_dir(dataset, key)
-    if resume:
+    if resume and warm_start is None:
         _seed_from_shipped(dataset, key, out)
     meta = {"arch": ARCH, "dataset": dataset, "key": key, "data_tensor_sha256": data_sha,
             "dataset_sha256": dataset_sha256, "num_images": len(images), "config": dataclasses.asdict(config),
             "command": command or " ".join(sys.argv), "torch": torch.__version__}
+    if warm_start is not None:
+        meta.update(parent=parent, parent_provenance=warm_start.provenance)
     watch = None
     if until_plateau is not None:
         watch = watch_for(dataset, out, rule=until_plateau)
+        if warm_start is not None and warm_start.curve:
+            watch.seed(warm_start.curve)
         if resume and watch.done():
             last = watch.rows()[-1]["iteration"]
             log.info("%s: the FGSM accuracy already levelled off at iteration %d (%s)", out, last, watch.path)
             return _snapshot_generator(out, dataclasses.replace(config, iters=last)), out
     gen = train_wgan_gp(images, config=config, out_dir=out, resume=resume, progress=progress, meta=meta,
-                        device=device, on_snapshot=watch, max_seconds=max_seconds)
+                        device=device, on_snapshot=watch, max_seconds=max_seconds, warm_start=warm_start)
     return gen, out
 
 
@@ -334,6 +383,12 @@ def main(argv: list[str] | None = None) -> None:
                    help="accuracy gain that counts as one (default 0.02)")
     p.add_argument("--warmup", type=int, default=PlateauRule.warmup,
                    help="ignore snapshots before this iteration (default 2000)")
+    p.add_argument("--precision", choices=get_args(Precision), default="fp32",
+                   help="bf16: forward passes under bfloat16 autocast, 1.6x faster on AVX512-BF16 CPUs (default fp32)")
+    p.add_argument("--warm-start", choices=["shipped"], default=None,
+                   help="continue the shipped generator (and critic) in a new run keyed by it")
+    p.add_argument("--critic-warmup", type=int, default=None,
+                   help="with --warm-start and no shipped critic: critic-only steps before training (default 500)")
     args = p.parse_args(argv)
     try:
         rule = (PlateauRule(patience=args.patience, min_delta=args.min_delta, warmup=args.warmup)
@@ -344,11 +399,20 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"--max-minutes: expected a positive number, got {args.max_minutes}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     torch.set_num_threads(args.threads)
+    if args.critic_warmup is not None and (args.warm_start is None or args.critic_warmup < 0):
+        p.error("--critic-warmup: expected a count >= 0, with --warm-start")
     images, sha = load_train_images(args.dataset)
-    config = WGANConfig(iters=args.iters, seed=args.seed, checkpoint_every=args.checkpoint_every)
+    config = WGANConfig(iters=args.iters, seed=args.seed, checkpoint_every=args.checkpoint_every,
+                        precision=args.precision)
     command = " ".join(["python -m defenses.defensegan.train", *(sys.argv[1:] if argv is None else argv)])
+    warm = None
+    if args.warm_start == "shipped":
+        from defenses.defensegan.lineage import DEFAULT_CRITIC_WARMUP, from_shipped
+
+        warm = from_shipped(args.dataset, critic_warmup=DEFAULT_CRITIC_WARMUP if args.critic_warmup is None
+                            else args.critic_warmup)
     _, out = run(args.dataset, images, config=config, resume=args.resume, dataset_sha256=sha, command=command,
-                 device=args.device, until_plateau=rule,
+                 device=args.device, until_plateau=rule, warm_start=warm,
                  max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
     log.info("done: %s", out)
 
