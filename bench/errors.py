@@ -6,6 +6,9 @@ Programming errors stay ordinary exceptions.
 """
 from __future__ import annotations
 
+import sys
+from typing import Callable
+
 
 class BenchError(Exception):
     """A user-facing error: the CLI prints ``str(err)`` and exits with status 2."""
@@ -23,3 +26,13 @@ class DataError(BenchError):
 
 class ThreatModelError(BenchError):
     """An attack backend returned points outside the threat model (ε-ball or [0, 1])."""
+
+
+def run_module(main: Callable[[], object], prog: str) -> None:
+    """Run a ``python -m`` entry point as the ``bench`` CLI runs its commands: a :class:`BenchError` prints
+    ``prog: error: message`` and exits with its status (2), without a traceback."""
+    try:
+        main()
+    except BenchError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        raise SystemExit(err.exit_code) from None

@@ -102,3 +102,19 @@ def test_inputs_outside_unit_range_are_an_error_with_advice():
     parts = DefenseParts(purifier=Shift(), classifier=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)))
     with pytest.raises(DataError, match="purified images: values outside"):
         _defended_pass(parts, torch.rand(2, 1, 28, 28), who="model 'm'")
+
+
+@pytest.mark.parametrize("module, argv, pattern", [
+    ("artifacts", ["verify", "--dataset", "svhn"], r"artifact missing: .*svhn-wgan-gp\.pt"),
+    ("train", ["--dataset", "mnist", "--warm-start", "shipped", "--iters", "10"], r"nothing to train"),
+    ("train", ["--dataset", "mnist", "--critic-warmup", "5"], r"--critic-warmup: expected a count >= 0, with"),
+])
+def test_generator_tools_exit_2_without_a_traceback(module, argv, pattern):
+    """The ``python -m defenses.defensegan.*`` tools report bad input as the bench CLI does."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", f"defenses.defensegan.{module}", *argv], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert re.search(pattern, done.stderr) and "Traceback" not in done.stderr, done.stderr

@@ -115,4 +115,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from bench.errors import run_module
+
+    run_module(main, "python -m defenses.defensegan.curve")
