@@ -43,10 +43,17 @@ class Cell:
     attack_params: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+    # content identity of shipped files the defense loads (e.g. the generator's SHA-256), filled in by the
+    # runner from the defense's ``fingerprint`` (bench.runner.fingerprint_artifacts); part of the key, so a
+    # new artifact never reuses a record computed with the old one
+    artifacts: dict = field(default_factory=dict)
 
     @property
     def config(self) -> dict[str, Any]:
-        return asdict(self)
+        config = asdict(self)
+        if not config["artifacts"]:  # cells without artifacts keep the keys they had before the field
+            del config["artifacts"]
+        return config
 
     @property
     def key(self) -> str:

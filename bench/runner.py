@@ -16,7 +16,7 @@ import logging
 import time
 import traceback
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -27,7 +27,7 @@ from bench.cells import NONE, Cell, expand
 from bench.errors import BenchError
 from bench.progress import progress
 from bench.provenance import git_state, library_versions, machine
-from bench.registry import ATTACKS, import_target
+from bench.registry import ATTACKS, DEFENSES, import_target
 from bench.spec import Spec
 from bench.store import Store
 from bench.tracks import TRACKS
@@ -57,6 +57,18 @@ def check_components(cells: list[Cell]) -> None:
         seen.add(signature)
         ATTACKS.get(cell.attack)(**({"backend": cell.backend} if cell.backend else {}),
                                  **({"eps": cell.eps} if cell.eps is not None else {}), **cell.attack_params)
+
+
+def fingerprint_artifacts(cells: Sequence[Cell]) -> list[Cell]:
+    """The cells, each with ``artifacts`` = what its defense's factory reports as the identity of the shipped
+    files it will load (``factory.fingerprint(dataset=, params=, settings=) -> dict``; optional)."""
+    out = []
+    for cell in cells:
+        fingerprint = None if cell.defense == NONE else getattr(DEFENSES.get(cell.defense), "fingerprint", None)
+        found = fingerprint(dataset=cell.dataset, params=cell.defense_params, settings=cell.settings) \
+            if fingerprint else None
+        out.append(replace(cell, artifacts=dict(found)) if found else cell)
+    return out
 
 
 def _record_head(cell: Cell, device: torch.device | str) -> dict[str, Any]:
@@ -114,7 +126,7 @@ def run(spec: Spec, *, out: Path, device: torch.device | str, force: bool = Fals
         executor: "Executor | None" = None, allow_mixed: bool = False) -> RunSummary:
     """Run every unfinished cell of ``spec`` on ``executor`` (default: this process, one after another)."""
     store = Store.for_experiment(out, spec.key, spec.profile)
-    cells = expand(spec)
+    cells = fingerprint_artifacts(expand(spec))
     check_components(cells)
     if not force:
         check_code_version(store, allow_mixed=allow_mixed)

@@ -41,3 +41,36 @@ def test_attack_threat_filter():
     assert sorted((c.defense, c.attack, c.threat) for c in cells) == [
         ("median", "fgsm", "bpda"), ("median", "fgsm", "oblivious"), ("median", "pgd", "bpda"),
         ("none", "fgsm", "none"), ("none", "pgd", "none")]
+
+
+def test_a_shipped_artifact_is_part_of_the_key(monkeypatch, tmp_path):
+    """Defense-GAN cells are keyed by the shipped generator's SHA-256, so new weights never reuse a record
+    computed with the old ones; cells of other defenses keep their keys."""
+    import json
+
+    from bench.cache import sha256_file
+    from bench.runner import fingerprint_artifacts
+    from bench.spec import resolve
+    from defenses.defensegan import artifacts
+
+    data = load_spec("defensegan-whitebox-mnist", profile="smoke").as_dict()
+    data["models"] = ["A"]
+    cells = expand(resolve(data))
+    keyed = fingerprint_artifacts(cells)
+    dg = [c for c in keyed if c.defense == "defense-gan"]
+    others = [(a.key, b.key) for a, b in zip(cells, keyed) if a.defense != "defense-gan"]
+    assert dg and all(c.artifacts == {"defense-gan generator": artifacts.verify_artifact("mnist")["sha256"]}
+                      for c in dg if not c.defense_params.get("retrain"))
+    assert others and all(a == b for a, b in others) and "artifacts" not in cells[0].config
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    for path in artifacts.artifact_paths("mnist"):
+        (weights / path.name).write_bytes(path.read_bytes())
+    pt, js = artifacts.artifact_paths("mnist", weights)
+    pt.write_bytes(pt.read_bytes() + b"\0")  # "new weights", with provenance to match
+    prov = json.loads(js.read_text())
+    js.write_text(json.dumps({**prov, "sha256": sha256_file(pt)}))
+    monkeypatch.setattr(artifacts, "WEIGHTS_DIR", weights)
+    rekeyed = fingerprint_artifacts(cells)
+    assert all((a.key != b.key) == (a.defense == "defense-gan") for a, b in zip(keyed, rekeyed))

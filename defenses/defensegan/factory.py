@@ -27,6 +27,7 @@ import torch
 from bench.cache import cache_root, content_key
 from bench.errors import BenchError
 from defenses.base import DefenseContext, DefenseParts
+from defenses.defensegan import lineage
 from defenses.defensegan.purifier import DefenseGANPurifier, LRSchedule, ZInit
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,18 @@ def _train_generator(dataset: str, *, retrain: bool, iters: int, gan_seed: int,
     return gen, prov
 
 
+def fingerprint(*, dataset: str, params: dict[str, Any], settings: dict[str, Any]) -> dict[str, str]:
+    """The shipped generator a cell will load, by SHA-256 (``{}`` when it trains one: the training run is
+    keyed by the profile's ``gan_iters`` / ``gan_seed``, already in the cell). Read from the provenance file;
+    loading checks the weights against it."""
+    from defenses.defensegan import artifacts
+
+    pt, js = artifacts.artifact_paths(dataset)
+    if params.get("retrain") or not pt.exists() or dataset not in SUPPORTED:
+        return {}
+    return {"defense-gan generator": artifacts.verify_artifact(dataset)["sha256"]}
+
+
 def deviations(prov: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     """How a generator (``prov``) and purifier ``settings`` differ from the paper's recipe, one line each."""
     out = []
@@ -116,6 +129,7 @@ def deviations(prov: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     if iters is None or int(iters) < RECIPE_GAN_ITERS:
         out.append(f"generator trained {iters} of the recipe's {RECIPE_GAN_ITERS} iterations ({prov.get('source')})")
     out.append("WGAN-GP slope norm over C·H·W (the released code sums over the H axis only)")
+    out += lineage.deviations(prov)
     for name, value in RECIPE.items():
         if settings.get(name) != value:
             out.append(f"projection {name} = {settings.get(name)} (recipe: {value})")
@@ -173,3 +187,6 @@ def _reconstruct_transform(purifier: DefenseGANPurifier, prov: dict[str, Any], s
         return _RECS[memo]
 
     return transform, key
+
+
+build.fingerprint = fingerprint  # type: ignore[attr-defined]  # read by bench.runner.fingerprint_artifacts

@@ -85,6 +85,7 @@ class QualityWatch:
         if self.path.exists() or curve.get("settings") != self.settings:
             return
         lines = [json.dumps({**row, "settings": self.settings}, sort_keys=True) for row in curve["rows"]]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text("".join(line + "\n" for line in lines))
 
     def done(self) -> bool:
