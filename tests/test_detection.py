@@ -83,3 +83,18 @@ def test_image_sheet_round_trip():
     back = torch.from_numpy(dg._decode(image_sheet(x)).copy()).float() / 255
     assert back.shape == x.shape and float((back - x).abs().max()) <= 0.5 / 255 + 1e-6
     assert not math.isnan(float(back.mean()))
+
+
+def test_sample_sheet_shows_clean_then_oblivious_attack_projections():
+    def sheet(n):
+        return {"inputs": image_sheet(torch.rand(n, 1, 28, 28)), "purified": image_sheet(torch.rand(n, 1, 28, 28))}
+
+    records = [_record("k0", attack="none", samples=sheet(16)), _record("k1", samples=sheet(8)),
+               _record("k2", attack="cw", samples=sheet(8)), _record("k3", threat="bpda")]
+    records[2]["config"]["eps"] = None
+    fig = dg.sample_sheet(records, title="t")
+    labels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert labels == ["test images", "Defense-GAN-Orig", "FGSM ε 0.3 inputs", "→ Defense-GAN-Orig", "CW inputs",
+                      "→ Defense-GAN-Orig"]
+    assert "then oblivious attacks" in fig._suptitle.get_text()
+    assert dg.sample_sheet(records[1:], title="t") is None  # no clean projections: no sheet

@@ -111,13 +111,24 @@ def _clean_cells(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def sample_sheet(records: list[dict[str, Any]], *, title: str) -> plt.Figure | None:
-    """Test images, then their projections per Defense-GAN column (the first model's no-attack cells)."""
+    """Test images and their projections per Defense-GAN column (the first model's no-attack cells), then, per
+    attack, the oblivious adversarial images and their projections, where the records hold them."""
     cells = [r for r in _clean_cells(records) if "samples" in r.get("notes", {})]
     if not cells:
         return None
-    cells = [r for r in cells if r["config"]["model"] == cells[0]["config"]["model"]]
+    model = cells[0]["config"]["model"]
+    cells = [r for r in cells if r["config"]["model"] == model]
     rows = [("test images", _decode(cells[0]["notes"]["samples"]["inputs"]))]
     rows += [(r["config"]["defense_label"], _decode(r["notes"]["samples"]["purified"])) for r in cells]
+    attacked = sorted((r for r in _dg(records) if r["config"]["model"] == model and r["config"]["attack"] != "none"
+                       and r["config"]["threat"] == "oblivious" and "samples" in r.get("notes", {})), key=_key)
+    order = sorted({(r["config"]["eps"] is None, r["config"]["attack"]) for r in attacked})  # FGSM-like first
+    for _, attack in order:
+        mine = [r for r in attacked if r["config"]["attack"] == attack]
+        eps = mine[0]["config"]["eps"]
+        name = attack.upper() + ("" if eps is None else f" ε {eps:g}")
+        rows.append((f"{name} inputs", _decode(mine[0]["notes"]["samples"]["inputs"])))
+        rows += [(f"→ {r['config']['defense_label']}", _decode(r["notes"]["samples"]["purified"])) for r in mine]
     cols = max(len(block) for _, block in rows)
     fig, axes = plt.subplots(len(rows), cols, figsize=(max(6.0, cols * 0.6 + 1.6), len(rows) * 0.65 + 0.6),
                              squeeze=False)
@@ -126,9 +137,12 @@ def sample_sheet(records: list[dict[str, Any]], *, title: str) -> plt.Figure | N
         for k, ax in enumerate(line):
             if k < len(block):
                 ax.imshow(block[k, 0], cmap="gray", vmin=0, vmax=255)
+            else:
+                ax.set_axis_off()
             ax.set_xticks([]), ax.set_yticks([])
         line[0].set_ylabel(label, fontsize=6, rotation=0, ha="right", va="center")
-    fig.suptitle(f"projections G(z*): model {cells[0]['config']['model']}, no-attack cells", fontsize=8)
+    where = "no-attack cells" + (", then oblivious attacks" if attacked else "")
+    fig.suptitle(f"projections G(z*): model {model}, {where}", fontsize=8)
     return fig
 
 

@@ -25,6 +25,7 @@ from defenses.base import DefenseContext, DefenseParts, Identity
 
 log = logging.getLogger(__name__)
 SHEET = 16  # no-attack cells with a purifier store their first SHEET inputs and purified images (notes["samples"])
+SHEET_ADV = 8  # oblivious attacked cells with a purifier store that many adversarial inputs and their purifications
 
 
 def _classifier(cell: Cell, device: torch.device, *, transform: Any = None, transform_key: str | None = None,
@@ -127,7 +128,10 @@ def run_cell(cell: Cell, device: torch.device) -> tuple[dict, dict, dict]:
                     labels = y if cell.label_mode == "true" else surface(x).argmax(1)
                 grad_stats.append(_gradient_stats(surface, x, labels))
                 x_adv = enforce(x, attack(surface, x, labels), norm=attack.norm, eps=attack.eps, who=repr(attack))
-                adv_pred, adv_diag, _ = _defended_pass(parts, x_adv, who=who)
+                adv_pred, adv_diag, purified_adv = _defended_pass(parts, x_adv, who=who)
+                if start == 0 and cell.threat == "oblivious" and not isinstance(parts.purifier, Identity):
+                    samples = {"inputs": image_sheet(x_adv[:SHEET_ADV]), "purified": image_sheet(
+                        purified_adv[:SHEET_ADV])}
             linf, l2 = norms(x, x_adv)
             for name, values in (("y", y), ("clean_pred", clean_pred), ("adv_pred", adv_pred), ("linf", linf),
                                  ("l2", l2)):
