@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from defenses.defensegan.plateau import PlateauRule, QualityWatch, plateaued
-from defenses.defensegan.train import WGANConfig, list_snapshots, train_wgan_gp
+from defenses.defensegan.wgan_gp import WGANConfig, list_snapshots, train_wgan_gp
 
 TINY = dict(batch_size=4, critic_iters=2, latent_dim=8, dim=4, checkpoint_every=1000, snapshot_at=(),
             snapshot_every=2)

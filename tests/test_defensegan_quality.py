@@ -14,7 +14,7 @@ from defenses.defensegan import artifacts, quality
 from defenses.defensegan.factory import build
 from defenses.defensegan.nets import Generator
 from defenses.defensegan.purifier import DefenseGANPurifier
-from defenses.defensegan.train import WGANConfig, train_wgan_gp
+from defenses.defensegan.wgan_gp import WGANConfig, train_wgan_gp
 
 
 def _tiny_gen() -> Generator:

@@ -9,7 +9,7 @@ import torch
 from bench.errors import BenchError
 from defenses.defensegan import artifacts
 from defenses.defensegan.nets import Critic, Generator
-from defenses.defensegan.train import WGANConfig, _lock, list_snapshots, train_wgan_gp
+from defenses.defensegan.wgan_gp import WGANConfig, _lock, list_snapshots, train_wgan_gp
 
 TINY = dict(batch_size=4, critic_iters=2, latent_dim=8, dim=4, checkpoint_every=1000, snapshot_at=(2,),
             snapshot_every=0)

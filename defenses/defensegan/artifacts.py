@@ -139,7 +139,7 @@ def load_artifact(dataset: str, weights_dir: Path | None = None) -> tuple[Genera
 
 def generator_state_at(run: Path, iteration: int | str) -> tuple[dict[str, torch.Tensor], int]:
     """The generator state dict of a training run folder at ``iteration`` (int or ``"latest"``)."""
-    from defenses.defensegan.train import list_snapshots
+    from defenses.defensegan.wgan_gp import list_snapshots
 
     run = Path(run)
     state_file = run / "state.pt"
@@ -231,7 +231,7 @@ def find_run(dataset: str, recipe_config: Any = None) -> Path:
 
 
 def _config_fields(cfg: dict[str, Any]) -> dict[str, Any]:
-    from defenses.defensegan.train import WGANConfig
+    from defenses.defensegan.wgan_gp import WGANConfig
 
     known = {f.name for f in WGANConfig.__dataclass_fields__.values()}
     out = {k: v for k, v in cfg.items() if k in known}

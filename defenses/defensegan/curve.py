@@ -57,7 +57,7 @@ def measure(dataset: str, run: Path, *, upto: int, previous: dict[str, Any] | No
     only for the same training history, so an iteration names one generator."""
     from defenses.defensegan import quality
     from defenses.defensegan.artifacts import load_artifact
-    from defenses.defensegan.train import list_snapshots
+    from defenses.defensegan.wgan_gp import list_snapshots
 
     clf, x, y, settings = setup(dataset, **setup_kw)
     same = bool(previous) and previous.get("settings") == settings

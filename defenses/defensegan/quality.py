@@ -76,7 +76,7 @@ def snapshot_curve(run_dir: str | Path, classifier: nn.Module | None, images: to
                    **kw: Any) -> list[dict[str, Any]]:
     """:func:`generator_row` for each generator snapshot of a training run (or those in ``iterations``)."""
     from defenses.defensegan.artifacts import generator_from_state
-    from defenses.defensegan.train import list_snapshots
+    from defenses.defensegan.wgan_gp import list_snapshots
 
     rows = []
     for it, path in list_snapshots(Path(run_dir)).items():
