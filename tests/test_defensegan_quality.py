@@ -1,8 +1,6 @@
 """Defense-GAN factory (with a fake context) and the generator-quality measurements, on tiny nets."""
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 from torch import nn
@@ -114,13 +112,6 @@ def test_curve_measures_snapshots_and_the_shipped_generator(tmp_path, monkeypatc
     assert curve.merge(first, again)["rows"] == out["rows"]  # ... and the merged curve is the same
     other = {"settings": {**out["settings"], "L": 3}, "rows": out["rows"][:1]}
     assert len(curve.measure("mnist", tmp_path / "run", upto=3, previous=other, n=4, L=2, R=2)["rows"]) == 3
-    # rows the plateau watch measured during training (same settings) are read, not measured again
-    watched = {**out["rows"][1], "acc_fgsm_projected": 0.123, "settings": out["settings"]}
-    ignored = {**out["rows"][0], "acc_fgsm_projected": 0.456, "settings": {**out["settings"], "L": 3}}
-    (tmp_path / "run" / "quality.jsonl").write_text(json.dumps(watched) + "\n" + json.dumps(ignored) + "\n")
-    rows = curve.measure("mnist", tmp_path / "run", upto=3, n=4, L=2, R=2)["rows"]
-    assert [(r["iteration"], r["acc_fgsm_projected"] == 0.123) for r in rows] == [(1, False), (2, True), (3, False)]
-    assert "settings" not in rows[1]
 
 
 def test_curve_merge_keeps_rows_of_snapshots_no_longer_on_disk():

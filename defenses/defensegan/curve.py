@@ -52,9 +52,9 @@ def measure(dataset: str, run: Path, *, upto: int, previous: dict[str, Any] | No
     """The ``quality_curve`` entry: settings, the classifier's identity and one row per snapshot ≤ ``upto``.
 
     Iterations already in ``previous`` under the same settings (same classifier, images and projection) are
-    not measured again; :func:`merge` keeps their rows. Rows that ``train --until-plateau`` already measured
-    into the run's ``quality.jsonl`` with the same settings are taken from there. ``export`` keeps a curve
-    only for the same training history, so an iteration names one generator."""
+    not measured again; :func:`merge` keeps their rows. ``export`` keeps a curve only for the same training
+    history, so an iteration names one generator: the fp16 snapshot (or shipped file) that this measures, not
+    the rows ``train --until-plateau`` logged for its stopping rule."""
     from defenses.defensegan import quality
     from defenses.defensegan.artifacts import load_artifact
     from defenses.defensegan.wgan_gp import list_snapshots
@@ -62,27 +62,14 @@ def measure(dataset: str, run: Path, *, upto: int, previous: dict[str, Any] | No
     clf, x, y, settings = setup(dataset, **setup_kw)
     same = bool(previous) and previous.get("settings") == settings
     known = {row["iteration"] for row in previous["rows"]} if same else set()
-    watched = {it: row for it, row in _watched(run, settings).items() if it <= upto and it not in known}
-    iterations = [it for it in list_snapshots(run) if it <= upto and it not in known | set(watched)]
+    iterations = [it for it in list_snapshots(run) if it <= upto and it not in known]
     started = time.perf_counter()
     kw = {k: settings[k] for k in ("eps", "L", "R", "seed")}
-    rows = [*watched.values(), *quality.snapshot_curve(run, clf, x, y, iterations=iterations, **kw)]
-    rows.sort(key=lambda row: row["iteration"])
+    rows = quality.snapshot_curve(run, clf, x, y, iterations=iterations, **kw)
     if upto not in iterations and upto not in known:  # the shipped generator is no snapshot: measure it too
         gen, _ = load_artifact(dataset)
         rows.append({"iteration": upto, **quality.generator_row(gen, clf, x, y, **kw)})
     return {"settings": settings, "seconds": round(time.perf_counter() - started, 1), "rows": rows}
-
-
-def _watched(run: Path, settings: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    """Rows of the run's ``quality.jsonl`` (``plateau.QualityWatch``) measured with ``settings``, by iteration."""
-    from defenses.defensegan.plateau import HISTORY
-
-    path = Path(run) / HISTORY
-    lines = path.read_text().splitlines() if path.exists() else []
-    rows = (json.loads(line) for line in lines if line.strip())
-    return {row["iteration"]: {k: v for k, v in row.items() if k != "settings"} for row in rows
-            if row.get("settings") == settings}
 
 
 def merge(previous: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:

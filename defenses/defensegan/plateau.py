@@ -96,6 +96,9 @@ class QualityWatch:
 
         kw = {k: self.settings[k] for k in ("eps", "L", "R", "seed")}
         gen = copy.deepcopy(generator).eval().requires_grad_(False)  # the training copy keeps its flags
+        with torch.no_grad():  # measure the weights as snapshots and artifacts store them: fp16
+            for p in gen.parameters():
+                p.copy_(p.half().float())
         row = {"iteration": iteration, **quality.generator_row(gen, self.classifier, self.images, self.labels, **kw)}
         with open(self.path, "a") as f:
             f.write(json.dumps({**row, "settings": self.settings}, sort_keys=True) + "\n")
