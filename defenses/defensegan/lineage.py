@@ -50,9 +50,10 @@ class WarmStart:
     @property
     def parent(self) -> dict[str, Any]:
         """What identifies the starting point in the run's content key."""
-        return {"sha256": self.provenance.get("sha256"), "critic_sha256": (self.provenance.get("critic") or {}).get(
-            "sha256"), "iteration": self.iteration, "critic_warmup": 0 if self.critic is not None else
-            self.critic_warmup}
+        critic = self.provenance.get("critic") or {}
+        warmup = 0 if self.critic is not None else self.critic_warmup  # a shipped critic is not warmed up
+        return {"sha256": self.provenance.get("sha256"), "critic_sha256": critic.get("sha256"),
+                "iteration": self.iteration, "critic_warmup": warmup}
 
 
 def from_shipped(dataset: str, *, critic_warmup: int = DEFAULT_CRITIC_WARMUP,
