@@ -34,7 +34,7 @@ test: data
 test-slow: data
 	$(PY) -m pytest -q -m slow
 
-# The smoke reproductions of the Defense-GAN and face tables, and SIGKILL-and-resume on Ray (slow tests; CI runs them).
+# The smoke reproductions of the Defense-GAN tables and projection studies, the face tables, and SIGKILL-and-resume on Ray (slow tests; CI runs them).
 test-smoke: data
 	$(PY) -m pytest -q -m slow tests/test_defensegan_tables.py tests/test_faces_track.py tests/test_faults.py
 

@@ -33,6 +33,8 @@ def _check(root, spec) -> None:
             assert len(r["per_sample"]["clean_rec_mse"]) == c["n"] and r["notes"]["defense"]["deviations"]
             if c["attack"] == "none":
                 assert r["notes"]["samples"]["purified"]["shape"] == [c["n"], 1, 28, 28]
+            elif c["threat"] == "oblivious":  # the sample sheet's adversarial rows
+                assert r["notes"]["samples"]["inputs"]["shape"] == [min(c["n"], 8), 1, 28, 28]
             if c["threat"] in ("unrolled", "bpda"):
                 assert 0 <= r["metrics"]["grad_zero_fraction"] <= 1
             if c["defense_label"] == "Defense-GAN-Rec":
@@ -67,8 +69,27 @@ def test_reduced_defensegan_table_end_to_end(tmp_path, isolated_cache):
 def test_smoke_table(tmp_path, isolated_cache, experiment):
     spec = load_spec(experiment, profile="smoke")
     summary = run(spec, out=tmp_path, device="cpu")
-    assert summary.failed == 0 and summary.total == 128
+    # 4 models × (6 undefended, 10 Defense-GAN-Orig, 6 Rec, 6 MagNet, 4 Adv. Tr., 4 nearest-train cells)
+    assert summary.failed == 0 and summary.total == 144
     _check(tmp_path / spec.key / "smoke", spec)
+
+
+@pytest.mark.slow
+@needs_mnist
+@pytest.mark.parametrize("experiment", ["defensegan-sweep", "defensegan-unrolled"])
+def test_smoke_projection_studies(tmp_path, isolated_cache, experiment):
+    """The L / R sweep and the unrolled-against-oblivious study run end to end and report from records."""
+    spec = load_spec(experiment, profile="smoke")
+    summary = run(spec, out=tmp_path, device="cpu")
+    assert summary.failed == 0 and summary.computed == summary.total
+    root = tmp_path / spec.key / "smoke"
+    records = [json.loads(p.read_text()) for p in sorted((root / "cells").glob("*.json"))]
+    unrolled = [r for r in records if r["config"]["threat"] == "unrolled"]
+    assert bool(unrolled) == (experiment == "defensegan-unrolled")
+    for r in unrolled:  # the gradient evidence beside the accuracy
+        assert 0 <= r["metrics"]["grad_zero_fraction"] <= 1 and r["metrics"]["linf_max"] <= 0.3 + 1e-6
+    report = build_report(root)
+    assert "grad 0" in report.texts["defensegan.md"] and "sample_sheet.png" in report.figures
 
 
 @needs_mnist
