@@ -13,6 +13,7 @@ from bench.device import resolve_device
 from bench.report import build_report, write_report
 from bench.runner import run
 from bench.spec import load_spec
+from bench.store import _checksum
 from tests.conftest import needs_mnist
 from tests.tiny_spec import write_tiny_spec
 
@@ -53,6 +54,19 @@ def test_run_report_and_cached_rerun(tmp_path, isolated_cache):
     linf = tidy[(tidy.attack == "fgsm") & (tidy.eps == 0.1) & (tidy.metric == "linf_max")].iloc[0]
     assert 0 < linf.value <= 0.1 + 1e-6
     assert "†" in report.texts["table.md"]
+    [recipe] = report.manifest["classifier_weights"]  # one classifier, one set of weights
+    assert len(recipe["weights"]) == 1 and "Mixed weights" not in report.texts["table.md"]
+
+    # the same recipe trained on another machine into other weights: the report names both
+    path = next((root / "cells").glob("*.json"))
+    record = json.loads(path.read_text())
+    record["notes"]["classifier"]["sha256"] = "f" * 64
+    record["checksum"] = _checksum(record)
+    path.write_text(json.dumps(record))
+    mixed = build_report(root)
+    [recipe] = mixed.manifest["classifier_weights"]
+    assert len(recipe["weights"]) == 2 and recipe["weights"]["f" * 64] == [record["key"]]
+    assert "Mixed weights" in mixed.texts["table.md"] and "ffffffffff (1 cells)" in mixed.texts["table.md"]
 
 
 def test_killed_run_resumes_to_identical_records(tmp_path, isolated_cache):

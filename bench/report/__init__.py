@@ -28,6 +28,8 @@ class Report:
 
 
 def _manifest(spec: dict[str, Any], records: list[dict], failures: list[dict]) -> dict[str, Any]:
+    from bench.report.weights import classifier_weights
+
     commits = sorted({str(r["git"].get("commit")) for r in records})
     return {
         "experiment": spec.get("key"), "profile": spec.get("profile"), "title": spec.get("title"),
@@ -35,6 +37,7 @@ def _manifest(spec: dict[str, Any], records: list[dict], failures: list[dict]) -
         "dirty": any(bool(r["git"].get("dirty")) for r in records),
         "versions": sorted({json.dumps(r["versions"], sort_keys=True) for r in records}),
         "devices": sorted({r["machine"]["device"] for r in records}),
+        "classifier_weights": classifier_weights(records),
         "wall_seconds_total": round(sum(r.get("wall_seconds", 0.0) for r in records), 1),
         "records": [{"key": r["key"], "label": _label(r), "status": r["status"], "seed": r["seed"],
                      "git": r["git"].get("commit"), "wall_seconds": round(r.get("wall_seconds", 0.0), 1)}
@@ -54,6 +57,7 @@ def build_report(root: Path) -> Report:
     from bench.registry import import_target
     from bench.report import plots, tables
     from bench.report.tidy import tidy_frame
+    from bench.report.weights import mixed_note
 
     store = Store(root)
     spec_file = store.root / "spec.json"
@@ -73,7 +77,8 @@ def build_report(root: Path) -> Report:
     # a spec names a defense by key ("median") or as a table; the label defaults to the key (spec_checks)
     order = [d if isinstance(d, str) else d.get("label", d["key"]) for d in spec.get("defenses", [])]
     report.table = tables.paper_table(tidy, defense_order=order)
-    report.texts = {"table.md": tables.markdown(report.table, title=title),
+    report.texts = {"table.md": tables.markdown(report.table, title=title,
+                                                warning=mixed_note(report.manifest["classifier_weights"])),
                     "table.tex": tables.latex(report.table, title=title)}
     report.figures["accuracy_bars.png"] = plots.accuracy_bars(report.table, title=title)
     curve = plots.accuracy_vs_eps(tidy, title=title)

@@ -119,14 +119,14 @@ def grid(table: pd.DataFrame, *, latex: bool, cell=None) -> tuple[list[str], lis
     return ["Attack", "Model", *columns], body
 
 
-def markdown(table: pd.DataFrame, *, title: str) -> str:
-    """``table.md``: ours [95 % CI] / paper (Δ) per column."""
+def markdown(table: pd.DataFrame, *, title: str, warning: str = "") -> str:
+    """``table.md``: ours [95 % CI] / paper (Δ) per column; a ``warning`` goes under the table."""
     header, body = grid(table, latex=False)
     lines = [f"## {title}", "", "Accuracy: ours [95 % Wilson CI] / paper (Δ = ours − paper).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     legend = [THREATS_NOTE, ""] if set(header[2:]) - {"No Attack", "No Defense"} else []
-    return "\n".join([*lines, "", *legend, FOOTNOTE, ""])
+    return "\n".join([*lines, "", *([warning, ""] if warning else []), *legend, FOOTNOTE, ""])
 
 
 def latex(table: pd.DataFrame, *, title: str) -> str:
