@@ -13,7 +13,7 @@ from bench.device import resolve_device
 from bench.report import build_report, write_report
 from bench.runner import run
 from bench.spec import load_spec
-from bench.store import _checksum
+from bench.store import Store
 from tests.conftest import needs_mnist
 from tests.tiny_spec import write_tiny_spec
 
@@ -61,8 +61,7 @@ def test_run_report_and_cached_rerun(tmp_path, isolated_cache):
     path = next((root / "cells").glob("*.json"))
     record = json.loads(path.read_text())
     record["notes"]["classifier"]["sha256"] = "f" * 64
-    record["checksum"] = _checksum(record)
-    path.write_text(json.dumps(record))
+    Store(root).write(record)
     mixed = build_report(root)
     [recipe] = mixed.manifest["classifier_weights"]
     assert len(recipe["weights"]) == 2 and recipe["weights"]["f" * 64] == [record["key"]]

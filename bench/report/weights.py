@@ -20,20 +20,17 @@ _OUTCOME = {"sha256", "final_loss", "val_accuracy", "train_seconds"}
 
 def classifier_weights(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per classifier recipe: the recipe, and for each weight SHA-256 the records that used it."""
-    seen: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    recipes: dict[str, dict[str, Any]] = {}
+    seen: dict[str, tuple[dict[str, Any], dict[str, list[str]]]] = {}
     for record in records:
         meta = (record.get("notes") or {}).get("classifier")
         if not meta or "sha256" not in meta:
             continue
         recipe = {k: v for k, v in meta.items() if k not in _OUTCOME}
-        key = json.dumps(recipe, sort_keys=True, default=str)
-        recipes[key] = recipe
-        seen[key][meta["sha256"]].append(record["key"])
-    return [{"arch": recipes[k].get("arch"), "dataset": recipes[k].get("dataset"), "recipe": recipes[k],
+        _, by_sha = seen.setdefault(json.dumps(recipe, sort_keys=True, default=str), (recipe, defaultdict(list)))
+        by_sha[meta["sha256"]].append(record["key"])
+    return [{"arch": recipe.get("arch"), "dataset": recipe.get("dataset"), "recipe": recipe,
              "weights": {sha: sorted(keys) for sha, keys in sorted(by_sha.items())}}
-            for k, by_sha in sorted(seen.items())]
-
+            for _, (recipe, by_sha) in sorted(seen.items())]
 
 def mixed_note(entries: list[dict[str, Any]]) -> str:
     """A warning for ``table.md`` naming each recipe trained into more than one set of weights ('' if none)."""
